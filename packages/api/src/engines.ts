@@ -1,0 +1,67 @@
+import { z } from 'zod';
+
+/** How a parameter change takes effect: a configuration reload, or a server restart. */
+export const applyModeSchema = z.enum(['reload', 'restart']);
+export type ApplyMode = z.infer<typeof applyModeSchema>;
+
+export const parameterSpecSchema = z
+  .strictObject({
+    name: z.string(),
+    type: z.enum(['integer', 'number', 'boolean', 'enum', 'string']),
+    description: z.string(),
+    apply: applyModeSchema,
+    min: z.number().optional(),
+    max: z.number().optional(),
+    unit: z.string().optional().meta({ description: 'e.g. "MB", "ms"' }),
+    values: z.array(z.string()).optional().meta({ description: 'The allowed values of an enum.' }),
+    pattern: z.string().optional().meta({ description: 'A regular expression a string must match.' }),
+  })
+  .meta({ id: 'ParameterSpec' });
+export type ParameterSpec = z.infer<typeof parameterSpecSchema>;
+
+export const planSchema = z
+  .strictObject({
+    name: z.string(),
+    description: z.string(),
+    memoryMB: z.number().int(),
+    maxConnections: z.number().int(),
+    maxStorageGB: z.number().int().meta({ description: 'The largest spec.storageGB this plan allows.' }),
+  })
+  .meta({ id: 'Plan' });
+export type Plan = z.infer<typeof planSchema>;
+
+export const engineInfoSchema = z
+  .strictObject({
+    engine: z.enum(['postgres', 'redis']),
+    description: z.string(),
+    versions: z.array(z.string()).meta({ description: 'Versions this target can run, newest first.' }),
+    plans: z.array(planSchema),
+    parameters: z.array(parameterSpecSchema),
+  })
+  .meta({ id: 'EngineInfo' });
+export type EngineInfo = z.infer<typeof engineInfoSchema>;
+
+/** Checks one parameter value against its spec; returns what is wrong, or undefined. */
+export function checkParameter(spec: ParameterSpec, value: unknown): string | undefined {
+  switch (spec.type) {
+    case 'integer':
+    case 'number': {
+      if (typeof value !== 'number' || !Number.isFinite(value)) return `must be a ${spec.type}`;
+      if (spec.type === 'integer' && !Number.isInteger(value)) return 'must be a whole number';
+      const unit = spec.unit ? ` ${spec.unit}` : '';
+      if (spec.min !== undefined && value < spec.min) return `must be at least ${spec.min}${unit}`;
+      if (spec.max !== undefined && value > spec.max) return `must be at most ${spec.max}${unit}`;
+      return undefined;
+    }
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'must be true or false';
+    case 'enum':
+      return typeof value === 'string' && spec.values?.includes(value)
+        ? undefined
+        : `must be one of ${spec.values?.join(', ')}`;
+    case 'string':
+      if (typeof value !== 'string') return 'must be a string';
+      if (spec.pattern && !new RegExp(spec.pattern).test(value)) return `must match ${spec.pattern}`;
+      return undefined;
+  }
+}

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { baseStatusShape } from '../conditions.js';
+import { defineKind } from '../kind.js';
+import { nameSchema } from '../meta.js';
+
+export const projectKind = defineKind({
+  kind: 'Project',
+  plural: 'projects',
+  scope: 'platform',
+  description:
+    'A project groups databases, apps and domains of one org. Names are unique platform-wide so that /v1/projects/{project}/… URLs stay short.',
+  spec: z
+    .strictObject({
+      org: nameSchema.meta({ description: 'The owning org. Cannot change after creation.' }),
+      displayName: z.string().max(200).optional(),
+      description: z.string().max(2000).optional(),
+    })
+    .meta({ id: 'ProjectSpec' }),
+  status: z.strictObject({ ...baseStatusShape }).meta({ id: 'ProjectStatus' }),
+  immutable: ['org'],
+});

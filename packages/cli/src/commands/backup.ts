@@ -1,0 +1,149 @@
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type Resource, backupKind, databaseKind } from '@kumo/api';
+import type { Command } from 'commander';
+import { CliError, EXIT } from '../core/exit-codes.js';
+import { collectionPath, itemPath } from '../core/kinds.js';
+import { type Runtime, invocation } from '../core/runtime.js';
+import { waitFor } from '../core/wait.js';
+import { finish } from './resources.js';
+
+/** The backup commands beyond list/get/delete/label: create, verify, download, and db restore. */
+export function registerBackupCommands(program: Command, runtime: Runtime): void {
+  const backup = program.commands.find((c) => c.name() === 'backup')!;
+  backup
+    .command('create')
+    .description(
+      'Back up a database now. With --wait, returns when the backup is stored and checked (or failed).',
+    )
+    .argument('[name]', 'the backup name (default: <database>-<UTC time>)')
+    .requiredOption('--db <database>', 'the database to back up')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  kumo backup create --db orders --wait\n  kumo backup create before-migration --db orders --wait -o json',
+    )
+    .action(async (name: string | undefined, o: { db: string }, cmd: Command) => {
+      const inv = await invocation(runtime, cmd);
+      const stamp = new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
+      const res = await inv.client.request<Resource>('POST', collectionPath(backupKind, inv.project), {
+        body: { metadata: { name: name ?? `${o.db.slice(0, 45)}-${stamp}` }, spec: { database: o.db } },
+      });
+      await finish(runtime, inv, backupKind, res, 'created');
+    });
+
+  backup
+    .command('verify')
+    .description(
+      'Restore a backup into a scratch instance and compare its data with what was recorded at backup time.',
+    )
+    .argument('<name>')
+    .addHelpText('after', '\nExample:\n  kumo backup verify orders-20261122030000 --wait')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const inv = await invocation(runtime, cmd);
+      const res = await inv.client.request<Resource>(
+        'POST',
+        `${itemPath(backupKind, inv.project, name)}/verify`,
+      );
+      const requestedAt = (res.spec as { verifyRequestedAt: string }).verifyRequestedAt;
+      const final = inv.wait
+        ? await waitFor(inv.client, collectionPath(backupKind, inv.project), res, {
+            timeoutMs: inv.timeoutMs,
+            progress: runtime.stderr,
+            until: (r) => {
+              const v = (r.status as { verification?: { state: string; requestedAt: string } }).verification;
+              if (v?.requestedAt !== requestedAt || v.state === 'Running') return undefined;
+              return v.state === 'Passed' ? 'done' : 'failed';
+            },
+            failure: (r) =>
+              `verification failed: ${(r.status as { verification?: { message: string } }).verification?.message ?? ''}`,
+          })
+        : res;
+      const v = (final.status as { verification?: { state: string; message: string } }).verification;
+      if (inv.format !== 'table') runtime.stdout.write(JSON.stringify(final.status, null, 2) + '\n');
+      else
+        runtime.stdout.write(
+          inv.wait && v
+            ? `backup/${name} verification ${v.state}: ${v.message}\n`
+            : `backup/${name} verification requested\n`,
+        );
+    });
+
+  backup
+    .command('download')
+    .description("Download a backup's dump (pg_dump custom format for pg_restore, or a Redis RDB file).")
+    .argument('<name>')
+    .option(
+      '-f, --file <path>',
+      'write it here (default: <name>.dump or <name>.rdb; "-" for standard output)',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  kumo backup download orders-20261122030000\n  kumo backup download orders-20261122030000 -f - | pg_restore -l',
+    )
+    .action(async (name: string, o: { file?: string }, cmd: Command) => {
+      const inv = await invocation(runtime, cmd);
+      const res = await inv.client.raw('GET', `${itemPath(backupKind, inv.project, name)}/download`);
+      const suggested =
+        /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${name}.dump`;
+      const target = o.file ?? suggested;
+      const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+      if (target === '-') await pipeline(body, runtime.stdout);
+      else {
+        await pipeline(body, createWriteStream(target, { mode: 0o600 }));
+        runtime.stderr.write(
+          `backup/${name} written to ${target} (${res.headers.get('content-length')} bytes)\n`,
+        );
+      }
+    });
+
+  const db = program.commands.find((c) => c.name() === 'db')!;
+  db.command('restore')
+    .description(
+      "Replace a database's data with a backup's, in place. A safety backup of the current data is taken first. To keep the database as it is, create a new one with `kumo db create NAME --from-backup BACKUP` instead.",
+    )
+    .argument('<name>')
+    .requiredOption('--from-backup <backup>', 'a Succeeded backup')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .addHelpText(
+      'after',
+      '\nExample:\n  kumo db restore orders --from-backup orders-20261122030000 --yes --wait',
+    )
+    .action(async (name: string, o: { fromBackup: string; yes?: boolean }, cmd: Command) => {
+      const inv = await invocation(runtime, cmd);
+      if (!o.yes) {
+        throw new CliError(
+          `This replaces the data of db/${name} with backup ${o.fromBackup} (after a safety backup). Add --yes to go ahead.`,
+          EXIT.usage,
+        );
+      }
+      const res = await inv.client.request<Resource>(
+        'POST',
+        `${itemPath(databaseKind, inv.project, name)}/restore`,
+        {
+          body: { backup: o.fromBackup },
+        },
+      );
+      const requestedAt = (res.spec as { restoreInPlace: { requestedAt: string } }).restoreInPlace
+        .requestedAt;
+      if (!inv.wait) {
+        runtime.stdout.write(`db/${name} restore from ${o.fromBackup} requested\n`);
+        return;
+      }
+      const final = await waitFor(inv.client, collectionPath(databaseKind, inv.project), res, {
+        timeoutMs: inv.timeoutMs,
+        progress: runtime.stderr,
+        until: (r) => {
+          const restore = (r.status as { restore?: { requestedAt?: string; state: string } }).restore;
+          if (restore?.requestedAt !== requestedAt || restore.state === 'Running') return undefined;
+          return restore.state === 'Succeeded' ? 'done' : 'failed';
+        },
+        failure: (r) =>
+          `restore failed: ${(r.status as { restore?: { message?: string } }).restore?.message ?? ''}`,
+      });
+      const restore = (final.status as { restore: { safetyBackup?: string; durationMs?: number } }).restore;
+      runtime.stdout.write(
+        `db/${name} restored from ${o.fromBackup} in ${restore.durationMs} ms (the data before is in backup ${restore.safetyBackup})\n`,
+      );
+    });
+}

@@ -1,0 +1,273 @@
+import { KINDS, type KindDefinition, type Resource } from '@kumo/api';
+import { type Command, Option } from 'commander';
+import { CliError, EXIT } from '../core/exit-codes.js';
+import { NOUNS, collectionPath, itemPath, resolveKind } from '../core/kinds.js';
+import { formatResources, table, writeOutput } from '../core/output.js';
+import { type Invocation, type Runtime, invocation } from '../core/runtime.js';
+import { waitFor } from '../core/wait.js';
+
+interface List {
+  items: Resource[];
+  metadata: { continue?: string };
+}
+
+/** Every resource of a kind (all pages), optionally filtered by a label selector. */
+export async function listResources(
+  inv: Invocation,
+  def: KindDefinition,
+  selector?: string,
+): Promise<Resource[]> {
+  const items: Resource[] = [];
+  let cont: string | undefined;
+  do {
+    const query = new URLSearchParams({
+      limit: '500',
+      ...(selector ? { labelSelector: selector } : {}),
+      ...(cont ? { continue: cont } : {}),
+    });
+    const page = await inv.client.request<List>('GET', `${collectionPath(def, inv.project)}?${query}`);
+    items.push(...page.items);
+    cont = page.metadata.continue;
+  } while (cont);
+  return items;
+}
+
+export async function getResource(inv: Invocation, def: KindDefinition, name: string): Promise<Resource> {
+  return inv.client.request<Resource>('GET', itemPath(def, inv.project, name));
+}
+
+/** Prints, and with --wait follows the resource until it is done. */
+export async function finish(
+  runtime: Runtime,
+  inv: Invocation,
+  def: KindDefinition,
+  written: Resource,
+  verb: string,
+): Promise<void> {
+  const final = inv.wait
+    ? await waitFor(inv.client, collectionPath(def, inv.project), written, {
+        timeoutMs: inv.timeoutMs,
+        progress: runtime.stderr,
+      })
+    : written;
+  if (inv.format === 'table')
+    runtime.stdout.write(`${NOUNS[def.kind] ?? def.kind.toLowerCase()}/${final.metadata.name} ${verb}\n`);
+  else runtime.stdout.write(formatResources([final], inv.format, true));
+}
+
+/** Deletes after a confirmation: on a terminal, typing the name; otherwise --yes is required. */
+export async function deleteResource(
+  runtime: Runtime,
+  inv: Invocation,
+  def: KindDefinition,
+  name: string,
+  yes: boolean,
+): Promise<void> {
+  if (!yes) await confirm(runtime, def, name);
+  const res = await inv.client.request<Resource>('DELETE', itemPath(def, inv.project, name));
+  if (inv.wait)
+    await waitFor(inv.client, collectionPath(def, inv.project), res, {
+      timeoutMs: inv.timeoutMs,
+      progress: runtime.stderr,
+      gone: true,
+    }).catch(gone(res));
+  runtime.stdout.write(
+    `${NOUNS[def.kind]}/${name} ${inv.wait || !res.metadata.finalizers.length ? 'deleted' : 'deleting'}\n`,
+  );
+}
+
+function gone(res: Resource) {
+  return (err: unknown) => {
+    // Gone before the watch started is success too.
+    if (res.metadata.finalizers.length === 0) return res;
+    throw err;
+  };
+}
+
+async function confirm(runtime: Runtime, def: KindDefinition, name: string): Promise<void> {
+  const what =
+    def.kind === 'Database'
+      ? 'its server and all its data'
+      : def.kind === 'Project'
+        ? 'everything in it'
+        : def.kind === 'Org'
+          ? 'all its projects and everything in them'
+          : 'it';
+  if (!runtime.stdin.isTTY) {
+    throw new CliError(
+      `Deleting ${NOUNS[def.kind]}/${name} removes ${what}. Pass --yes to confirm (stdin is not a terminal).`,
+      EXIT.usage,
+    );
+  }
+  runtime.stderr.write(`Deleting ${NOUNS[def.kind]}/${name} removes ${what}. Type its name to confirm: `);
+  const answer = await new Promise<string>((resolve) => {
+    runtime.stdin.once('data', (d: Buffer) => resolve(d.toString().trim()));
+    runtime.stdin.resume();
+  });
+  runtime.stdin.pause();
+  if (answer !== name) throw new CliError('Not confirmed; nothing was deleted.', EXIT.failure);
+}
+
+export function parseLabels(values: string[] = []): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const v of values) {
+    const [key, ...rest] = v.split('=');
+    if (!key || rest.length === 0) throw new CliError(`--label takes key=value (got "${v}").`, EXIT.usage);
+    labels[key] = rest.join('=');
+  }
+  return labels;
+}
+
+function example(def: KindDefinition): string {
+  return { Org: 'acme', Project: 'shop', Target: 'local', Database: 'orders' }[def.kind] ?? 'example';
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** `kumo get`, `kumo delete KIND NAME`, and per kind `kumo <noun> list|get|delete|label`; `create` for simple kinds. */
+export function registerResourceCommands(program: Command, runtime: Runtime): void {
+  program
+    .command('get')
+    .description('Show resources of a kind, or one by name.')
+    .argument('<kind>', `one of ${KINDS.map((k) => k.plural).join(', ')} (db for databases)`)
+    .argument('[name]')
+    .option('-l, --selector <selector>', 'label selector, e.g. env=prod,tier!=db')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  kumo get orgs\n  kumo get db --project shop -l env=prod\n  kumo get db orders -o yaml > orders.yaml',
+    )
+    .action(async (kind: string, name: string | undefined, o: { selector?: string }, cmd: Command) => {
+      const inv = await invocation(runtime, cmd);
+      const def = resolveKind(kind);
+      const resources = name
+        ? [await getResource(inv, def, name)]
+        : await listResources(inv, def, o.selector);
+      runtime.stdout.write(formatResources(resources, inv.format, Boolean(name)));
+    });
+
+  for (const def of KINDS) {
+    const noun = NOUNS[def.kind]!;
+    const group = program.command(noun).description(`Manage ${def.plural}: ${def.description}`);
+    group
+      .command('list')
+      .description(`List ${def.plural}.`)
+      .option('-l, --selector <selector>', 'label selector, e.g. env=prod')
+      .addHelpText(
+        'after',
+        `\nExamples:\n  kumo ${noun} list${def.scope === 'project' ? ' --project shop' : ''}\n  kumo ${noun} list -l env=prod -o json`,
+      )
+      .action(async (o: { selector?: string }, cmd: Command) => {
+        const inv = await invocation(runtime, cmd);
+        runtime.stdout.write(formatResources(await listResources(inv, def, o.selector), inv.format, false));
+      });
+    group
+      .command('get')
+      .description(`Show one ${def.kind}.`)
+      .argument('<name>')
+      .addHelpText(
+        'after',
+        `\nExamples:\n  kumo ${noun} get ${example(def)}\n  kumo ${noun} get ${example(def)} -o yaml > ${example(def)}.yaml`,
+      )
+      .action(async (name: string, _o: unknown, cmd: Command) => {
+        const inv = await invocation(runtime, cmd);
+        runtime.stdout.write(formatResources([await getResource(inv, def, name)], inv.format, true));
+      });
+    group
+      .command('delete')
+      .description(
+        `Delete a ${def.kind}${def.kind === 'Org' || def.kind === 'Project' ? ' and everything in it' : ''}.`,
+      )
+      .argument('<name>')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .addHelpText(
+        'after',
+        `\nExamples:\n  kumo ${noun} delete ${example(def)}          # asks you to type the name\n  kumo ${noun} delete ${example(def)} --yes --wait`,
+      )
+      .action(async (name: string, o: { yes?: boolean }, cmd: Command) => {
+        await deleteResource(runtime, await invocation(runtime, cmd), def, name, o.yes ?? false);
+      });
+    group
+      .command('label')
+      .description(`Set (key=value) or remove (key-) labels of a ${def.kind}.`)
+      .argument('<name>')
+      .argument('<labels...>')
+      .addHelpText(
+        'after',
+        `\nExamples:\n  kumo ${noun} label ${example(def)} env=prod team=payments\n  kumo ${noun} label ${example(def)} team-`,
+      )
+      .action(async (name: string, labels: string[], _o: unknown, cmd: Command) => {
+        const inv = await invocation(runtime, cmd);
+        const patch: Record<string, string | null> = {};
+        for (const l of labels) {
+          if (l.endsWith('-') && !l.includes('=')) patch[l.slice(0, -1)] = null;
+          else Object.assign(patch, parseLabels([l]));
+        }
+        const res = await inv.client.request<Resource>('PATCH', itemPath(def, inv.project, name), {
+          body: { metadata: { labels: patch } },
+          contentType: 'application/merge-patch+json',
+        });
+        await finish(runtime, { ...inv, wait: false }, def, res, 'labelled');
+      });
+    // Databases and backups have their own create (commands/db.ts, commands/backup.ts).
+    if (def.kind === 'Database' || def.kind === 'Backup') continue;
+    const create = group
+      .command('create')
+      .description(`Create a ${def.kind}.`)
+      .argument('<name>')
+      .option('--label <key=value>', 'a label (repeatable)', collect)
+      .option('--display-name <text>', 'human-readable name')
+      .addHelpText(
+        'after',
+        def.kind === 'Project'
+          ? '\nExample:\n  kumo project create shop --org acme --wait'
+          : `\nExample:\n  kumo ${noun} create acme --display-name "Acme Inc." --wait`,
+      );
+    if (def.kind === 'Project') create.requiredOption('--org <org>', 'the owning org');
+    if (def.kind === 'Target')
+      create.addOption(
+        new Option('--driver <driver>', 'runtime driver')
+          .choices(['local', 'kubernetes'])
+          .makeOptionMandatory(),
+      );
+    create.action(
+      async (
+        name: string,
+        o: { label?: string[]; displayName?: string; org?: string; driver?: string },
+        cmd: Command,
+      ) => {
+        const inv = await invocation(runtime, cmd);
+        const spec =
+          def.kind === 'Target'
+            ? { driver: o.driver }
+            : { ...(o.org ? { org: o.org } : {}), ...(o.displayName ? { displayName: o.displayName } : {}) };
+        const res = await inv.client.request<Resource>('POST', collectionPath(def, inv.project), {
+          body: { metadata: { name, labels: parseLabels(o.label) }, spec },
+        });
+        await finish(runtime, inv, def, res, 'created');
+      },
+    );
+  }
+
+  program
+    .command('events')
+    .description('What happened to a resource: events, oldest first, repeats counted.')
+    .argument('<kind>')
+    .argument('<name>')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  kumo events db orders --project shop\n  kumo events project shop -o json',
+    )
+    .action(async (kind: string, name: string, _o: unknown, cmd: Command) => {
+      const inv = await invocation(runtime, cmd);
+      const def = resolveKind(kind);
+      const { items } = await inv.client.request<{
+        items: Array<{ type: string; reason: string; message: string; count: number; lastTimestamp: string }>;
+      }>('GET', `${itemPath(def, inv.project, name)}/events`);
+      writeOutput(runtime.stdout, inv.format, items, () =>
+        table(
+          ['LAST SEEN', 'TYPE', 'REASON', 'COUNT', 'MESSAGE'],
+          items.map((e) => [e.lastTimestamp, e.type, e.reason, String(e.count), e.message.split('\n')[0]!]),
+        ),
+      );
+    });
+}

@@ -1,0 +1,145 @@
+import type { EngineInfo, Problem, Resource } from '@kumo/api';
+import { createParser } from 'eventsource-parser';
+
+const TOKEN_KEY = 'kumo.token';
+
+/** The token lives in sessionStorage only: it is gone when the tab closes, and never in localStorage. */
+export const session = {
+  get token(): string | null {
+    return sessionStorage.getItem(TOKEN_KEY);
+  },
+  set(token: string) {
+    sessionStorage.setItem(TOKEN_KEY, token);
+  },
+  clear() {
+    sessionStorage.removeItem(TOKEN_KEY);
+  },
+};
+
+/** A problem+json answer, with the field errors to show next to their fields. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly problem: Problem,
+  ) {
+    super(problem.detail);
+  }
+  fieldError(field: string): string | undefined {
+    return this.problem.errors?.find((e) => e.field === field || e.field.startsWith(`${field}.`))?.message;
+  }
+}
+
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<Response> {
+  const res = await fetch(path, {
+    method,
+    headers: {
+      authorization: `Bearer ${session.token ?? ''}`,
+      ...(body === undefined ? {} : { 'content-type': contentType }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (!res.ok) {
+    const problem = (await res
+      .json()
+      .catch(() => ({ title: res.statusText, status: res.status, detail: res.statusText }))) as Problem;
+    if (res.status === 401) window.dispatchEvent(new Event('kumo:unauthenticated'));
+    throw new ApiError(res.status, problem);
+  }
+  return res;
+}
+
+export const api = {
+  async get<T>(path: string): Promise<T> {
+    return (await call('GET', path)).json() as Promise<T>;
+  },
+  async post<T>(path: string, body?: unknown): Promise<T> {
+    return (await call('POST', path, body)).json() as Promise<T>;
+  },
+  async patch<T>(path: string, body: unknown): Promise<T> {
+    return (await call('PATCH', path, body, 'application/merge-patch+json')).json() as Promise<T>;
+  },
+  async delete(path: string): Promise<void> {
+    await call('DELETE', path);
+  },
+};
+
+export interface WhoAmI {
+  principal: string;
+  kind: 'operator' | 'user' | 'service';
+  role: string;
+  grants: Array<{ org: string; role: string; projects: string[] | null; permissions: string[] }>;
+}
+
+export type { EngineInfo, Resource };
+
+/**
+ * Follows a collection's watch stream: onEvent for each ADDED, MODIFIED or DELETED object, from the
+ * current state on. Reconnects after a dropped connection, resuming where it stopped. Returns a stop function.
+ */
+export function watchCollection(
+  path: string,
+  onEvent: (type: string, object: Resource) => void,
+  onError: (message: string) => void,
+): () => void {
+  const abort = new AbortController();
+  let resume: string | undefined;
+  const run = async () => {
+    while (!abort.signal.aborted) {
+      try {
+        const url = `${path}?watch=true${resume ? `&resourceVersion=${resume}` : ''}`;
+        const res = await fetch(url, {
+          headers: { authorization: `Bearer ${session.token ?? ''}`, accept: 'text/event-stream' },
+          signal: abort.signal,
+        });
+        if (!res.ok) {
+          const problem = (await res.json()) as Problem;
+          if (res.status === 401) window.dispatchEvent(new Event('kumo:unauthenticated'));
+          onError(problem.detail);
+          if (res.status === 410) resume = undefined;
+          else return;
+        }
+        const parser = createParser({
+          onEvent: (e) => {
+            if (e.event === 'ERROR') {
+              onError((JSON.parse(e.data) as Problem).detail);
+              return;
+            }
+            if (e.id) resume = e.id;
+            onEvent(e.event ?? 'message', JSON.parse(e.data) as Resource);
+          },
+        });
+        const reader = res.body!.getReader();
+        const decoder = new TextDecoder();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          parser.feed(decoder.decode(value, { stream: true }));
+        }
+      } catch {
+        if (abort.signal.aborted) return;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  };
+  void run();
+  return () => abort.abort();
+}
+
+/** The Ready condition's reason and message when a resource is not Ready. */
+export function notReady(r: Resource): string {
+  const conditions = (r.status.conditions ?? []) as Array<{
+    type: string;
+    status: string;
+    reason: string;
+    message: string;
+  }>;
+  const ready = conditions.find((c) => c.type === 'Ready' || c.type === 'Succeeded');
+  return ready && ready.status !== 'True'
+    ? `${ready.reason}${ready.message ? `: ${ready.message.split('\n')[0]}` : ''}`
+    : '';
+}

@@ -1,0 +1,122 @@
+import type { Resource } from '@kumo/api';
+import type { z } from 'zod';
+import type { backupKind } from '@kumo/api';
+import type { ReconcileResult, Reconciler } from '../controllers/runtime/reconciler.js';
+import type { ResourceKey } from '../store/resource-rows.js';
+import type { AgentClient } from './agent-client.js';
+import { BackupError, type BackupRunner } from './backup-runner.js';
+
+export const BACKUP_FINALIZER = 'kumo.dev/backup-object';
+
+type BackupStatus = z.infer<typeof backupKind.status>;
+type BackupSpec = z.infer<typeof backupKind.spec>;
+
+/** How long a backup waits for its database to become Ready before it fails. */
+const READY_WAIT_MS = 10 * 60_000;
+
+/**
+ * The agent's reconciler for Backups of its target's databases: takes each backup once, one per
+ * database at a time; fails the ones it cannot take (and those a restart interrupted) loudly;
+ * verifies on request; removes the stored object when the Backup is deleted.
+ */
+export class BackupReconciler implements Reconciler {
+  readonly name = 'backup-agent';
+  readonly kind = 'Backup';
+
+  constructor(
+    private readonly client: AgentClient,
+    private readonly runner: BackupRunner,
+    private readonly target: string,
+  ) {}
+
+  async reconcile(key: ResourceKey): Promise<ReconcileResult | void> {
+    const backup = await this.client.get(key);
+    if (!backup) return;
+    const spec = backup.spec as BackupSpec;
+    const status = backup.status as BackupStatus;
+    const db = await this.client.get({ kind: 'Database', project: key.project, name: spec.database });
+    const sameDb = db && (!status.databaseUid || db.metadata.uid === status.databaseUid) ? db : undefined;
+    const owner = status.target ?? (sameDb?.spec as { target?: string } | undefined)?.target;
+    if (owner !== undefined && owner !== this.target) return;
+
+    if (backup.metadata.deletionTimestamp) {
+      if (!backup.metadata.finalizers.includes(BACKUP_FINALIZER)) return;
+      try {
+        await this.runner.deleteObjects(backup);
+      } catch (err) {
+        // Kept (and retried) until its object is gone: say why it is still here.
+        await this.client.event(backup, 'Warning', 'ObjectDeleteFailed', (err as Error).message);
+        throw err;
+      }
+      await this.client.removeFinalizer(key, BACKUP_FINALIZER);
+      return;
+    }
+
+    switch (status.phase) {
+      case undefined:
+      case 'Pending':
+        return this.take(backup, sameDb);
+      case 'Running':
+        if (!status.databaseUid || !this.runner.isBusy(status.databaseUid)) {
+          await this.runner.fail(
+            backup,
+            sameDb,
+            new BackupError(
+              'Interrupted',
+              'Kumo stopped while this backup ran; it is incomplete. Take a new one.',
+            ),
+          );
+        }
+        return;
+      case 'Succeeded':
+        // A new request, or one a stop interrupted (Running, but not running here).
+        if (
+          spec.verifyRequestedAt &&
+          (spec.verifyRequestedAt !== status.verification?.requestedAt ||
+            (status.verification.state === 'Running' && !this.runner.isVerifying(backup.metadata.uid)))
+        ) {
+          await this.runner.verify(backup);
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async take(backup: Resource, db: Resource | undefined): Promise<ReconcileResult | void> {
+    const name = (backup.spec as BackupSpec).database;
+    if (!db) {
+      return this.runner.fail(
+        backup,
+        undefined,
+        new BackupError('DatabaseNotFound', `Database "${name}" does not exist.`),
+      );
+    }
+    if (db.metadata.deletionTimestamp) {
+      return this.runner.fail(
+        backup,
+        db,
+        new BackupError('DatabaseDeleting', `Database "${name}" is being deleted.`),
+      );
+    }
+    if ((db.spec as { stopped?: boolean }).stopped) {
+      return this.runner.fail(
+        backup,
+        db,
+        new BackupError('DatabaseStopped', `Database "${name}" is stopped; start it to back it up.`),
+      );
+    }
+    if (db.status.phase !== 'Ready') {
+      if (Date.now() - Date.parse(backup.metadata.createdAt) > READY_WAIT_MS) {
+        return this.runner.fail(
+          backup,
+          db,
+          new BackupError('DatabaseNotReady', `Database "${name}" did not become Ready within 10 minutes.`),
+        );
+      }
+      return { requeueAfterMs: 2000 };
+    }
+    const outcome = await this.runner.run(backup, db);
+    if (outcome === 'Busy') return { requeueAfterMs: 1000 };
+  }
+}

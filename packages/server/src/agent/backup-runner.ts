@@ -1,0 +1,442 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { type Condition, type Resource, setCondition } from '@kumo/api';
+import type { z } from 'zod';
+import type { backupKind } from '@kumo/api';
+import type { ObjectStore } from '../backups/object-store.js';
+import { DriverError, type DataFacts, type InstanceSpec, type RuntimeDriver } from '../drivers/driver.js';
+import type { EngineCatalog } from '../engines/engine-catalog.js';
+import type { ResourceKey } from '../store/resource-rows.js';
+import type { AgentClient } from './agent-client.js';
+import { instanceSpecOf } from './instance-spec.js';
+
+type BackupStatus = z.infer<typeof backupKind.status>;
+
+/** A backup failure with a reason for conditions and events. */
+export class BackupError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Takes, checks, verifies and restores backups for one agent's databases. A backup is Succeeded
+ * only after the store's own size and tag for the object match what was sent; every failure is a
+ * Failed backup, a Warning event and BackupHealthy=False on the database. One backup per database
+ * runs at a time.
+ */
+export class BackupRunner {
+  private readonly busy = new Set<string>();
+  private readonly verifying = new Set<string>();
+
+  constructor(
+    private readonly client: AgentClient,
+    private readonly driver: RuntimeDriver,
+    private readonly catalog: EngineCatalog,
+    private readonly store: ObjectStore,
+  ) {}
+
+  /** Whether this agent is verifying this backup (by uid) now. */
+  isVerifying(backupUid: string): boolean {
+    return this.verifying.has(backupUid);
+  }
+
+  /** Whether a backup of this database is being taken by this agent now. */
+  isBusy(databaseUid: string): boolean {
+    return this.busy.has(databaseUid);
+  }
+
+  /** Takes the backup. Resolves with the final status; never throws for a failed backup. */
+  async run(backup: Resource, db: Resource): Promise<'Succeeded' | 'Failed' | 'Busy'> {
+    const dbUid = db.metadata.uid;
+    if (this.busy.has(dbUid)) return 'Busy';
+    this.busy.add(dbUid);
+    const key = objectKey(backup, db);
+    const startedAt = new Date().toISOString();
+    try {
+      const spec = db.spec as { engine: 'postgres' | 'redis'; version: string; target: string };
+      await this.setBackup(backup, (s) => ({
+        ...s,
+        phase: 'Running',
+        databaseUid: dbUid,
+        target: spec.target,
+        engine: spec.engine,
+        version: spec.version,
+        startedAt,
+        conditions: setCondition(s.conditions as Condition[] | undefined, {
+          type: 'Succeeded',
+          status: 'Unknown',
+          reason: 'Running',
+          message: `dumping ${spec.engine} ${spec.version} into ${this.store.description}`,
+        }),
+      }));
+      if (!this.driver.backup) throw new BackupError('BackupUnsupported', 'This target cannot take backups.');
+      const instance = instanceSpecOf(db, this.catalog, await this.client.credentials(db));
+      const stream = await this.driver.backup(instance).catch((err: unknown) => {
+        throw asBackupError(err, 'DumpFailed');
+      });
+      let stored;
+      try {
+        stored = await this.store.put(key, stream.body);
+      } catch (err) {
+        (stream.body as { destroy?: () => void }).destroy?.();
+        throw new BackupError('UploadFailed', (err as Error).message);
+      }
+      const facts = await stream.facts.catch((err: unknown) => {
+        throw asBackupError(err, 'DumpFailed');
+      });
+      const seen = await this.store.stat(key).catch((err: unknown) => {
+        throw new BackupError(
+          'StoreUnreachable',
+          `Reading the object back failed: ${(err as Error).message}`,
+        );
+      });
+      if (!seen)
+        throw new BackupError(
+          'ObjectMissing',
+          `${key} is not in ${this.store.description} after the upload.`,
+        );
+      if (seen.size !== stored.size || seen.etag !== stored.etag) {
+        throw new BackupError(
+          'ChecksumMismatch',
+          `The store holds ${seen.size} bytes tagged ${seen.etag}; Kumo sent ${stored.size} bytes tagged ${stored.etag}.`,
+        );
+      }
+      const completedAt = new Date().toISOString();
+      const manifest = {
+        kind: 'KumoBackupManifest',
+        backup: backup.metadata.name,
+        project: backup.metadata.project,
+        database: db.metadata.name,
+        databaseUid: dbUid,
+        engine: spec.engine,
+        version: spec.version,
+        tool: stream.tool,
+        format: stream.format,
+        startedAt,
+        completedAt,
+        size: stored.size,
+        sha256: stored.sha256,
+        tables: facts.tables,
+      };
+      await this.store
+        .put(`${key}.manifest.json`, once(Buffer.from(JSON.stringify(manifest, null, 2))))
+        .catch((err: unknown) => {
+          throw new BackupError('UploadFailed', `Writing the manifest failed: ${(err as Error).message}`);
+        });
+      // Everything else first: whoever sees the final phase also sees the event and the database's condition.
+      await this.client.event(
+        backup,
+        'Normal',
+        'BackupSucceeded',
+        `${stored.size} bytes, sha256 ${stored.sha256.slice(0, 12)}…`,
+      );
+      await this.setHealth(
+        db,
+        true,
+        'LastBackupSucceeded',
+        `backup ${backup.metadata.name} succeeded at ${completedAt}`,
+      );
+      await this.setBackup(backup, (s) => ({
+        ...s,
+        phase: 'Succeeded',
+        completedAt,
+        tool: stream.tool,
+        tables: facts.tables,
+        object: {
+          store: this.store.description,
+          key,
+          size: stored.size,
+          sha256: stored.sha256,
+          etag: stored.etag,
+          format: stream.format,
+        },
+        conditions: setCondition(s.conditions as Condition[] | undefined, {
+          type: 'Succeeded',
+          status: 'True',
+          reason: 'Verified',
+          message: `${stored.size} bytes stored and read back with the expected size and checksum`,
+        }),
+      }));
+      return 'Succeeded';
+    } catch (caught) {
+      const err =
+        caught instanceof BackupError
+          ? caught
+          : new BackupError('InternalError', String((caught as Error)?.message ?? caught));
+      await this.store.delete(key).catch(() => undefined);
+      await this.fail(backup, db, err);
+      return 'Failed';
+    } finally {
+      this.busy.delete(dbUid);
+    }
+  }
+
+  /** Marks a backup Failed, loudly: status, a Warning event, and BackupHealthy=False on its database. */
+  async fail(backup: Resource, db: Resource | undefined, err: BackupError): Promise<void> {
+    await this.client.event(backup, 'Warning', 'BackupFailed', `${err.reason}: ${err.message}`);
+    if (db)
+      await this.setHealth(db, false, err.reason, `backup ${backup.metadata.name} failed: ${err.message}`);
+
+    await this.setBackup(backup, (s) => ({
+      ...s,
+      phase: 'Failed',
+      completedAt: new Date().toISOString(),
+      conditions: setCondition(s.conditions as Condition[] | undefined, {
+        type: 'Succeeded',
+        status: 'False',
+        reason: err.reason,
+        message: err.message,
+      }),
+    }));
+  }
+
+  /**
+   * Restores the backup into a scratch instance, compares its data with the facts recorded at
+   * backup time and the object's checksum, records the result and the restore time, and removes the
+   * scratch instance.
+   */
+  async verify(backup: Resource): Promise<void> {
+    const status = backup.status as BackupStatus;
+    const requestedAt = (backup.spec as { verifyRequestedAt?: string }).verifyRequestedAt!;
+    const setVerification = (v: NonNullable<BackupStatus['verification']>) =>
+      this.setBackup(backup, (s) => ({ ...s, verification: v }));
+    this.verifying.add(backup.metadata.uid);
+    try {
+      await this.verifyOnce(backup, status, requestedAt, setVerification);
+    } finally {
+      this.verifying.delete(backup.metadata.uid);
+    }
+  }
+
+  private async verifyOnce(
+    backup: Resource,
+    status: BackupStatus,
+    requestedAt: string,
+    setVerification: (v: NonNullable<BackupStatus['verification']>) => Promise<void>,
+  ): Promise<void> {
+    await setVerification({ state: 'Running', requestedAt, message: 'restoring into a scratch instance' });
+    // One scratch instance per backup: a verification a stop interrupted left its instance behind,
+    // and the next one removes it before starting afresh.
+    const scratch = this.scratchSpec(backup.metadata.uid, status);
+    await this.driver.delete(scratch.uid);
+    let result: { ok: boolean; message: string; durationMs?: number };
+    try {
+      if (!this.driver.restore || !this.driver.dataFacts)
+        throw new BackupError('VerifyUnsupported', 'This target cannot restore.');
+      await this.driver.apply(scratch);
+      const started = Date.now();
+      const sha = createHash('sha256');
+      await this.driver.restore(scratch, hashing(await this.store.get(status.object!.key), sha), {
+        replace: false,
+      });
+      const durationMs = Date.now() - started;
+      const digest = sha.digest('hex');
+      if (digest !== status.object!.sha256) {
+        result = {
+          ok: false,
+          durationMs,
+          message: `The object's SHA-256 is ${digest}, not ${status.object!.sha256} as recorded: it was changed or corrupted.`,
+        };
+      } else {
+        const facts = await this.driver.dataFacts(scratch);
+        // PostgreSQL facts come from the dump's own snapshot; Redis key counts are taken just after
+        // the snapshot, so writes in between would differ: they are reported, not compared.
+        const differences =
+          status.engine === 'postgres' ? compareFacts(status.tables ?? [], facts) : undefined;
+        result = differences
+          ? { ok: false, durationMs, message: `The restored data differs from the backup: ${differences}` }
+          : {
+              ok: true,
+              durationMs,
+              message:
+                status.engine === 'postgres'
+                  ? `restored in ${durationMs} ms; ${facts.tables.length} table(s), row counts and checksums match`
+                  : `restored in ${durationMs} ms; the snapshot loads (${facts.tables.map((t) => `${t.name}: ${t.rows} keys`).join(', ') || 'no keys'})`,
+            };
+      }
+    } catch (err) {
+      const e = asBackupError(err, 'RestoreFailed');
+      result = { ok: false, message: `${e.reason}: ${e.message}` };
+    } finally {
+      await this.driver.delete(scratch.uid).catch(() => undefined);
+    }
+    // The event and the database's condition first: whoever sees the result sees them too.
+    await this.client.event(
+      backup,
+      result.ok ? 'Normal' : 'Warning',
+      result.ok ? 'Verified' : 'VerificationFailed',
+      result.message,
+    );
+    if (!result.ok) {
+      const db = await this.client.get({
+        kind: 'Database',
+        project: backup.metadata.project ?? '',
+        name: (backup.spec as { database: string }).database,
+      });
+      if (db && db.metadata.uid === status.databaseUid) {
+        await this.setHealth(
+          db,
+          false,
+          'VerificationFailed',
+          `backup ${backup.metadata.name}: ${result.message}`,
+        );
+      }
+    }
+    await setVerification({
+      state: result.ok ? 'Passed' : 'Failed',
+      requestedAt,
+      verifiedAt: new Date().toISOString(),
+      ...(result.durationMs !== undefined ? { restoreDurationMs: result.durationMs } : {}),
+      message: result.message,
+    });
+  }
+
+  /**
+   * Loads a Succeeded backup into a database's instance, and only into it. Checks first that the
+   * backup fits (engine, version) and that the object is there as recorded. Throws DriverError.
+   */
+  async restoreInto(
+    db: Resource,
+    instance: InstanceSpec,
+    backupName: string,
+    replace: boolean,
+  ): Promise<number> {
+    const backup = await this.client.get({
+      kind: 'Backup',
+      project: db.metadata.project ?? '',
+      name: backupName,
+    });
+    const status = backup?.status as BackupStatus | undefined;
+    if (!backup || status?.phase !== 'Succeeded' || !status.object) {
+      throw new DriverError(
+        'BackupNotUsable',
+        `Backup "${backupName}" does not exist or has not succeeded.`,
+        true,
+      );
+    }
+    if (status.engine !== instance.engine || status.version !== instance.version) {
+      throw new DriverError(
+        'BackupNotUsable',
+        `Backup "${backupName}" is of ${status.engine} ${status.version}; this database is ${instance.engine} ${instance.version}.`,
+        true,
+      );
+    }
+    if (!this.driver.restore)
+      throw new DriverError('RestoreUnsupported', 'This target cannot restore.', true);
+    const seen = await this.store.stat(status.object.key).catch((err: unknown) => {
+      throw new DriverError('StoreUnreachable', (err as Error).message);
+    });
+    if (!seen || seen.size !== status.object.size || seen.etag !== status.object.etag) {
+      throw new DriverError(
+        'BackupCorrupted',
+        `The object of backup "${backupName}" is ${seen ? `${seen.size} bytes tagged ${seen.etag}` : 'missing'}; it was stored as ${status.object.size} bytes tagged ${status.object.etag}.`,
+        true,
+      );
+    }
+    const started = Date.now();
+    await this.driver.restore(instance, await this.store.get(status.object.key), { replace });
+    return Date.now() - started;
+  }
+
+  /** Removes a backup's object and manifest from the store. */
+  async deleteObjects(backup: Resource): Promise<void> {
+    const key = (backup.status as BackupStatus).object?.key;
+    if (!key) return;
+    await this.store.delete(key);
+    await this.store.delete(`${key}.manifest.json`);
+  }
+
+  /** Streams a backup's object (for downloads). */
+  async open(backup: Resource) {
+    const key = (backup.status as BackupStatus).object?.key;
+    if (!key) throw new BackupError('NoObject', 'This backup has no stored object.');
+    return this.store.get(key);
+  }
+
+  private scratchSpec(backupUid: string, status: BackupStatus): InstanceSpec {
+    const engine = status.engine ?? 'postgres';
+    return {
+      uid: `scratch-${backupUid}`,
+      name: 'verify',
+      engine,
+      version: status.version ?? '',
+      plan: this.catalog.plan(engine, 'small')!,
+      storageGB: 1,
+      parameters: {},
+      acl: [],
+      stopped: false,
+      credentials: { username: 'verify', password: randomBytes(18).toString('base64url'), version: 1 },
+    };
+  }
+
+  private async setBackup(
+    backup: Resource,
+    compute: (status: Record<string, unknown>) => Record<string, unknown>,
+  ) {
+    await this.client.updateStatus(
+      keyOf(backup),
+      (current) => compute(current.status),
+      backup.metadata.generation,
+    );
+  }
+
+  private async setHealth(db: Resource, ok: boolean, reason: string, message: string): Promise<void> {
+    await this.client.updateStatus(keyOf(db), (current) => ({
+      ...current.status,
+      conditions: setCondition(current.status.conditions as Condition[] | undefined, {
+        type: 'BackupHealthy',
+        status: ok ? 'True' : 'False',
+        reason,
+        message,
+      }),
+    }));
+  }
+}
+
+/** Where a backup's object lives: by project, database name and uid, backup name and uid. */
+function objectKey(backup: Resource, db: Resource): string {
+  const ext = (db.spec as { engine: string }).engine === 'redis' ? 'rdb' : 'dump';
+  return `${backup.metadata.project}/${db.metadata.name}/${db.metadata.uid}/${backup.metadata.name}-${backup.metadata.uid}.${ext}`;
+}
+
+function keyOf(r: Resource): ResourceKey {
+  return { kind: r.kind, project: r.metadata.project ?? '', name: r.metadata.name };
+}
+
+function asBackupError(err: unknown, fallback: string): BackupError {
+  if (err instanceof BackupError) return err;
+  if (err instanceof DriverError) return new BackupError(err.reason, err.message);
+  return new BackupError(fallback, String((err as Error)?.message ?? err));
+}
+
+/** What differs between recorded and restored facts, or undefined. */
+function compareFacts(recorded: DataFacts['tables'], restored: DataFacts): string | undefined {
+  const seen = new Map(restored.tables.map((t) => [t.name, t]));
+  const diffs: string[] = [];
+  for (const t of recorded) {
+    const r = seen.get(t.name);
+    if (!r) diffs.push(`${t.name} is missing`);
+    else if (r.rows !== t.rows) diffs.push(`${t.name} has ${r.rows} rows, not ${t.rows}`);
+    else if (r.checksum !== t.checksum) diffs.push(`${t.name} has other contents (checksum)`);
+    seen.delete(t.name);
+  }
+  for (const extra of seen.keys()) diffs.push(`${extra} was not in the backup`);
+  return diffs.length ? diffs.join('; ') : undefined;
+}
+
+async function* hashing(
+  body: AsyncIterable<Uint8Array>,
+  hash: ReturnType<typeof createHash>,
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of body) {
+    hash.update(chunk);
+    yield chunk;
+  }
+}
+
+async function* once(data: Buffer): AsyncGenerator<Uint8Array> {
+  yield data;
+}

@@ -1,0 +1,376 @@
+import { type Condition, type Resource, findCondition, setCondition } from '@kumo/api';
+import type { z } from 'zod';
+import type { databaseKind } from '@kumo/api';
+import { TerminalError, type ReconcileResult, type Reconciler } from '../controllers/runtime/reconciler.js';
+import {
+  DriverError,
+  type InstanceSpec,
+  type Observation,
+  type RuntimeDriver,
+  nothingObserved,
+} from '../drivers/driver.js';
+import type { EngineCatalog } from '../engines/engine-catalog.js';
+import type { ResourceKey } from '../store/resource-rows.js';
+import type { AgentClient } from './agent-client.js';
+import { instanceSpecOf } from './instance-spec.js';
+import { BACKUP_FINALIZER } from './backup-reconciler.js';
+import type { BackupRunner } from './backup-runner.js';
+
+export const RUNTIME_FINALIZER = 'kumo.dev/runtime';
+
+type DatabaseSpec = z.infer<typeof databaseKind.spec>;
+type DatabaseStatus = z.infer<typeof databaseKind.status>;
+type RestoreStatus = NonNullable<DatabaseStatus['restore']>;
+
+const CRASH_WINDOW_MS = 10 * 60_000;
+const CRASH_LIMIT = 5;
+/** Storage usage and readiness are re-observed at least this often. */
+const OBSERVE_INTERVAL_MS = 30_000;
+
+/**
+ * The agent's reconciler for Databases of its target: provisions, converges and deletes through
+ * the runtime driver, and reports what it observes (never what it intended) in status.
+ * A server that keeps crashing ends in Error and is left alone until its spec changes.
+ */
+export class DatabaseReconciler implements Reconciler {
+  readonly name = 'database-agent';
+  readonly kind = 'Database';
+  private readonly crashes = new Map<string, number[]>();
+  private readonly crashLoops = new Map<string, number>();
+  private readonly keysByUid = new Map<string, ResourceKey>();
+
+  constructor(
+    private readonly client: AgentClient,
+    private readonly driver: RuntimeDriver,
+    private readonly catalog: EngineCatalog,
+    private readonly target: string,
+    private readonly backups?: BackupRunner,
+  ) {}
+
+  /** The key of a database this reconciler has seen, by uid (for process-exit nudges). */
+  keyOf(uid: string): ResourceKey | undefined {
+    return this.keysByUid.get(uid);
+  }
+
+  async reconcile(key: ResourceKey): Promise<ReconcileResult | void> {
+    const db = await this.client.get(key);
+    if (!db) return;
+    const spec = db.spec as DatabaseSpec;
+    if (spec.target !== this.target) return;
+    const uid = db.metadata.uid;
+    this.keysByUid.set(uid, key);
+
+    if (db.metadata.deletionTimestamp) {
+      if (!db.metadata.finalizers.includes(RUNTIME_FINALIZER)) return;
+      await this.driver.delete(uid);
+      await this.client.event(db, 'Normal', 'Deleted', 'server stopped and its data removed');
+      await this.client.removeFinalizer(key, RUNTIME_FINALIZER);
+      this.forget(uid);
+      return;
+    }
+
+    const problems = this.catalog.validate(spec);
+    if (problems.length > 0) {
+      throw new TerminalError('InvalidSpec', problems.map((p) => `${p.field} ${p.message}`).join('; '));
+    }
+    const loopGeneration = this.crashLoops.get(uid);
+    if (loopGeneration === db.metadata.generation) return; // stays in Error until the spec changes
+    if (loopGeneration !== undefined) this.forget(uid);
+
+    const now = Date.now();
+    const nextExpiry = Math.min(
+      ...spec.acl.map((e) => (e.expiresAt ? Date.parse(e.expiresAt) : Infinity)).filter((t) => t > now),
+    );
+    const instance = instanceSpecOf(db, this.catalog, await this.client.credentials(db), now);
+
+    let before: Observation | undefined;
+    try {
+      before = await this.driver.observe(instance);
+      if (before.crashed) await this.crashed(db, 'ProcessExited', 'the server process exited unexpectedly');
+      if (!before.exists) {
+        await this.setStatus(db, before, {
+          phase: 'Provisioning',
+          reason: 'Provisioning',
+          message: 'creating the server',
+        });
+      }
+      const outcome = await this.driver.apply(instance);
+      for (const action of outcome.actions)
+        await this.client.event(db, 'Normal', action.reason, action.message);
+      const waiting = await this.restoreIfAsked(db, instance);
+      await this.setStatus(db, await this.driver.observe(instance));
+      if (waiting) return { requeueAfterMs: waiting };
+    } catch (caught) {
+      if (caught instanceof TerminalError) throw caught; // a crash loop: reported by the runtime
+      await this.reportFailure(db, instance, caught, before?.crashed ?? false);
+    }
+    const untilExpiry = Number.isFinite(nextExpiry) ? Math.max(50, nextExpiry - now) : OBSERVE_INTERVAL_MS;
+    return { requeueAfterMs: Math.min(untilExpiry, OBSERVE_INTERVAL_MS) };
+  }
+
+  /**
+   * Restores a backup when the spec asks: once, into a new database (restoreFrom, before it is
+   * reported Ready), or in place (restoreInPlace, after a safety backup). Returns a delay when it
+   * waits for the safety backup. Throws DriverError when a fork's restore fails.
+   */
+  private async restoreIfAsked(db: Resource, instance: InstanceSpec): Promise<number | undefined> {
+    const spec = db.spec as DatabaseSpec;
+    if (!this.backups || spec.stopped) return undefined;
+    const done = (db.status as DatabaseStatus).restore;
+    // A fork restores once; after that, in-place restores of it work like any other database's.
+    if (spec.restoreFrom && (!done || (done.mode === 'fork' && done.state !== 'Succeeded'))) {
+      await this.restoreFork(db, instance, spec.restoreFrom.backup, done, this.backups);
+      return undefined;
+    }
+    const wanted = spec.restoreInPlace;
+    if (!wanted || (done?.requestedAt === wanted.requestedAt && done.state !== 'Running')) return undefined;
+    return this.restoreInPlace(db, instance, wanted, done, this.backups);
+  }
+
+  private async restoreFork(
+    db: Resource,
+    instance: InstanceSpec,
+    backup: string,
+    done: RestoreStatus | undefined,
+    backups: BackupRunner,
+  ): Promise<void> {
+    if (done?.state === 'Failed') {
+      // Never Ready with half the data: it stays in Error; delete it and fork again.
+      const message = `Restoring backup ${backup} failed: ${done.message ?? ''}`;
+      throw new DriverError(done.reason ?? 'RestoreFailed', message, true);
+    }
+    const base = { backup, mode: 'fork' } as const;
+    await this.recordRestore(db, { ...base, state: 'Running' });
+    try {
+      const durationMs = await backups.restoreInto(db, instance, backup, false);
+      const completedAt = new Date().toISOString();
+      await this.recordRestore(db, { ...base, state: 'Succeeded', completedAt, durationMs });
+      await this.client.event(db, 'Normal', 'Restored', `backup ${backup} restored in ${durationMs} ms`);
+    } catch (err) {
+      // Retried unless retrying cannot help (a missing or corrupted backup); until then not Ready.
+      const terminal = err instanceof DriverError && err.terminal;
+      await this.recordRestore(db, {
+        ...base,
+        state: terminal ? 'Failed' : 'Running',
+        ...(err instanceof DriverError ? { reason: err.reason } : {}),
+        message: (err as Error).message,
+      });
+      throw err;
+    }
+  }
+
+  /** Step by step, one step per reconcile: take the safety backup, wait for it, restore. */
+  private async restoreInPlace(
+    db: Resource,
+    instance: InstanceSpec,
+    wanted: { backup: string; requestedAt: string },
+    done: RestoreStatus | undefined,
+    backups: BackupRunner,
+  ): Promise<number | undefined> {
+    const project = db.metadata.project ?? '';
+    const base = { backup: wanted.backup, mode: 'in-place', requestedAt: wanted.requestedAt } as const;
+    if (done?.requestedAt !== wanted.requestedAt) {
+      const safety = `${db.metadata.name.slice(0, 40)}-safety-${Math.floor(Date.parse(wanted.requestedAt) / 1000)}`;
+      await this.client
+        .create('Backup', project, {
+          name: safety,
+          labels: { 'kumo.dev/safety-backup': 'true' },
+          finalizers: [BACKUP_FINALIZER],
+          spec: { database: db.metadata.name },
+        })
+        .catch((err: { code?: string }) => {
+          if (err.code !== 'already-exists') throw err;
+        });
+      await this.recordRestore(db, { ...base, state: 'Running', safetyBackup: safety });
+      await this.client.event(
+        db,
+        'Normal',
+        'SafetyBackup',
+        `taking safety backup ${safety} before restoring ${wanted.backup}`,
+      );
+      return 1000;
+    }
+    const safetyBackup = done.safetyBackup!;
+    const safety = await this.client.get({ kind: 'Backup', project, name: safetyBackup });
+    const phase = safety?.status.phase;
+    if (phase === 'Pending' || phase === 'Running') return 1000;
+    if (phase !== 'Succeeded') {
+      const message = `the safety backup ${safetyBackup} ${safety ? 'failed' : 'is gone'}; nothing was restored`;
+      await this.recordRestore(db, { ...base, safetyBackup, state: 'Failed', message });
+      await this.client.event(db, 'Warning', 'RestoreFailed', message);
+      return undefined;
+    }
+    try {
+      const durationMs = await backups.restoreInto(db, instance, wanted.backup, true);
+      const completedAt = new Date().toISOString();
+      await this.recordRestore(db, { ...base, safetyBackup, state: 'Succeeded', completedAt, durationMs });
+      await this.client.event(
+        db,
+        'Normal',
+        'Restored',
+        `backup ${wanted.backup} restored in place in ${durationMs} ms (safety backup ${safetyBackup})`,
+      );
+    } catch (err) {
+      const message = `${(err as Error).message}; the data before it is in safety backup ${safetyBackup}`;
+      await this.recordRestore(db, { ...base, safetyBackup, state: 'Failed', message });
+      await this.client.event(db, 'Warning', 'RestoreFailed', message);
+    }
+    return undefined;
+  }
+
+  private async recordRestore(db: Resource, restore: RestoreStatus): Promise<void> {
+    await this.client.updateStatus(keyOfResource(db), (current) => ({ ...current.status, restore }));
+  }
+
+  /**
+   * Every failure reaches status (Ready=False with the reason) and an event; an unexpected one as
+   * InternalError with its message. Then rethrows: terminal ones as TerminalError, others for a retry.
+   */
+  private async reportFailure(
+    db: Resource,
+    instance: InstanceSpec,
+    caught: unknown,
+    alreadyCounted: boolean,
+  ): Promise<never> {
+    const err =
+      caught instanceof DriverError
+        ? caught
+        : new DriverError(
+            'InternalError',
+            `reconciling failed: ${String((caught as Error)?.message ?? caught)}`,
+          );
+    if (err.reason === 'StartFailed' && !alreadyCounted) await this.crashed(db, err.reason, err.message);
+    const seen = await this.driver.observe(instance).catch(() => undefined);
+    await this.setStatus(db, seen ?? nothingObserved('the target could not be observed'), {
+      phase: err.terminal ? 'Error' : 'Degraded',
+      reason: err.reason,
+      message: err.message,
+    });
+    await this.client.event(db, 'Warning', err.reason, err.message);
+    if (err.terminal) throw new TerminalError(err.reason, err.message);
+    throw err;
+  }
+
+  /** Counts a crash; past the limit, reports a crash loop (terminal) with the log's tail. */
+  private async crashed(db: Resource, reason: string, message: string): Promise<void> {
+    const uid = db.metadata.uid;
+    const now = Date.now();
+    const recent = [...(this.crashes.get(uid) ?? []).filter((t) => now - t < CRASH_WINDOW_MS), now];
+    this.crashes.set(uid, recent);
+    const tail = (await this.driver.logs(uid, 8).catch(() => [])).join('\n');
+    await this.client.event(db, 'Warning', 'Crashed', `${message} (${recent.length} in 10 minutes)`);
+    await this.client.updateStatus(
+      keyOfResource(db),
+      (current) => ({
+        ...current.status,
+        phase: 'Degraded',
+        conditions: setCondition(current.status.conditions as Condition[] | undefined, {
+          type: 'Ready',
+          status: 'False',
+          reason,
+          message: `${message}; restarting. Last log lines:\n${tail}`,
+          observedGeneration: db.metadata.generation,
+        }),
+      }),
+      db.metadata.generation,
+    );
+    if (recent.length >= CRASH_LIMIT) {
+      this.crashLoops.set(uid, db.metadata.generation);
+      throw new TerminalError(
+        'CrashLoop',
+        `The server crashed ${recent.length} times in 10 minutes; Kumo stopped restarting it. Fix the cause (change the spec to try again). Last log lines:\n${tail}`,
+      );
+    }
+  }
+
+  /** Writes what was seen for `db` as read at the start of this reconcile (its generation, not a newer one). */
+  private async setStatus(
+    db: Resource,
+    seen: Observation,
+    override?: { phase: string; reason: string; message: string },
+  ): Promise<void> {
+    const spec = db.spec as DatabaseSpec;
+    const g = db.metadata.generation;
+    const quotaBytes = spec.storageGB * 1024 ** 3;
+    const overQuota = (seen.usage?.storageBytes ?? 0) > quotaBytes;
+    let wasOver = false;
+    const updated = await this.client.updateStatus(
+      keyOfResource(db),
+      (current) => {
+        wasOver =
+          findCondition(current.status.conditions as Condition[] | undefined, 'StorageWithinQuota')
+            ?.status === 'False';
+        let conditions = current.status.conditions as Condition[] | undefined;
+        const set = (type: string, ok: boolean, reason: string, message = '') =>
+          (conditions = setCondition(conditions, {
+            type,
+            status: ok ? 'True' : 'False',
+            reason,
+            message,
+            observedGeneration: g,
+          }));
+        const healthy = seen.ready && seen.configApplied && seen.aclApplied && seen.credentialsApplied;
+        set('Provisioned', seen.exists, seen.exists ? 'Provisioned' : 'Provisioning');
+        set(
+          'ConfigApplied',
+          seen.configApplied || (spec.stopped && seen.exists),
+          seen.configApplied ? 'Applied' : 'Pending',
+        );
+        set(
+          'AclApplied',
+          seen.aclApplied || (spec.stopped && seen.exists),
+          seen.aclApplied ? 'Applied' : 'Pending',
+          `${spec.acl.length} ACL entr${spec.acl.length === 1 ? 'y' : 'ies'}`,
+        );
+        set(
+          'StorageWithinQuota',
+          !overQuota,
+          overQuota ? 'QuotaExceeded' : 'WithinQuota',
+          overQuota
+            ? `using ${seen.usage!.storageBytes} bytes of ${quotaBytes} (storageGB ${spec.storageGB}); the database keeps running`
+            : '',
+        );
+        let phase: string;
+        if (override) {
+          phase = override.phase;
+          set('Ready', false, override.reason, override.message);
+        } else if (spec.stopped) {
+          phase = seen.running ? 'Updating' : 'Stopped';
+          set('Ready', false, 'Stopped', 'stopped on request (spec.stopped)');
+        } else if (healthy) {
+          phase = 'Ready';
+          set('Ready', true, 'Running', '');
+        } else {
+          phase = seen.exists ? (seen.running ? 'Updating' : 'Degraded') : 'Provisioning';
+          set('Ready', false, seen.running ? 'NotReady' : 'NotRunning', seen.message);
+        }
+        return {
+          ...current.status,
+          phase,
+          conditions,
+          ...(seen.endpoint ? { endpoint: seen.endpoint } : {}),
+          ...(seen.usage ? { usage: seen.usage } : {}),
+        };
+      },
+      g,
+    );
+    if (updated && overQuota && !wasOver) {
+      const condition = findCondition(updated.status.conditions as Condition[], 'StorageWithinQuota');
+      await this.client.event(
+        updated,
+        'Warning',
+        'QuotaExceeded',
+        condition?.message ?? 'storage quota exceeded',
+      );
+    }
+  }
+
+  private forget(uid: string): void {
+    this.crashes.delete(uid);
+    this.crashLoops.delete(uid);
+  }
+}
+
+function keyOfResource(r: Resource): ResourceKey {
+  return { kind: r.kind, project: r.metadata.project ?? '', name: r.metadata.name };
+}

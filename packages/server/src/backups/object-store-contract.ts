@@ -1,0 +1,83 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { type ObjectStore, ObjectStoreError } from './object-store.js';
+
+export interface ObjectStoreContractOptions {
+  name: string;
+  /** The store under test; called once per test. */
+  store: () => ObjectStore;
+  /** Changes the stored bytes of key behind the store's back (disk rot, a stray writer). */
+  corrupt: (key: string) => Promise<void>;
+  /** A store whose backend refuses or cannot be reached: every call must fail loudly. */
+  broken: () => ObjectStore;
+}
+
+async function* chunks(data: Buffer, size = 64 * 1024): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+async function read(store: ObjectStore, key: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of await store.get(key)) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** The behaviour every object store must show. Each implementation's test calls this. */
+export function runObjectStoreContract(options: ObjectStoreContractOptions): void {
+  describe(`object store contract: ${options.name}`, () => {
+    it('stores what it is given, says its size and SHA-256, and gives it back byte for byte', async () => {
+      const store = options.store();
+      const data = randomBytes(300_000);
+      const put = await store.put('db-1/small.dump', chunks(data));
+      expect(put).toMatchObject({ key: 'db-1/small.dump', size: data.length });
+      expect(put.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+      expect(await store.stat('db-1/small.dump')).toEqual({ size: data.length, etag: put.etag });
+      expect((await read(store, 'db-1/small.dump')).equals(data)).toBe(true);
+    });
+
+    it('stores objects larger than one part, and empty ones', async () => {
+      const store = options.store();
+      const data = randomBytes(13 * 1024 * 1024 + 17);
+      const put = await store.put('db-1/large.dump', chunks(data, 1024 * 1024));
+      expect(await store.stat('db-1/large.dump')).toEqual({ size: data.length, etag: put.etag });
+      expect((await read(store, 'db-1/large.dump')).equals(data)).toBe(true);
+      const empty = await store.put('db-1/empty', chunks(Buffer.alloc(0)));
+      expect(empty.size).toBe(0);
+      expect((await store.stat('db-1/empty'))?.size).toBe(0);
+    });
+
+    it('lists by prefix, deletes idempotently, and says when something is not there', async () => {
+      const store = options.store();
+      await store.put('db-2/a', chunks(Buffer.from('a')));
+      await store.put('db-2/b', chunks(Buffer.from('b')));
+      await store.put('db-3/c', chunks(Buffer.from('c')));
+      expect(await store.list('db-2/')).toEqual(['db-2/a', 'db-2/b']);
+      await store.delete('db-2/a');
+      await store.delete('db-2/a');
+      expect(await store.list('db-2/')).toEqual(['db-2/b']);
+      expect(await store.stat('db-2/a')).toBeUndefined();
+      await expect(store.get('db-2/a')).rejects.toBeInstanceOf(ObjectStoreError);
+    });
+
+    it('reports a tag that changes when the stored bytes change behind its back', async () => {
+      const store = options.store();
+      const put = await store.put('db-4/x.dump', chunks(randomBytes(10_000)));
+      await options.corrupt('db-4/x.dump');
+      expect((await store.stat('db-4/x.dump'))?.etag).not.toBe(put.etag);
+    });
+
+    it('fails loudly, naming no secret, when the store refuses or cannot be reached', async () => {
+      const broken = options.broken();
+      const put = broken.put('db-5/y', chunks(Buffer.from('y')));
+      await expect(put).rejects.toBeInstanceOf(ObjectStoreError);
+      await expect(broken.stat('db-5/y')).rejects.toBeInstanceOf(ObjectStoreError);
+    });
+
+    it('refuses keys that could escape its root', async () => {
+      const store = options.store();
+      for (const key of ['../x', '/etc/passwd', 'a/../../b', 'a//b', '']) {
+        await expect(store.put(key, chunks(Buffer.from('z')))).rejects.toBeInstanceOf(ObjectStoreError);
+      }
+    });
+  });
+}

@@ -1,0 +1,49 @@
+import type { Readable } from 'node:stream';
+
+/** What a completed upload stored: measured by Kumo while it streamed, and the store's own tag for it. */
+export interface StoredObject {
+  key: string;
+  size: number;
+  /** SHA-256 of the bytes, hex. */
+  sha256: string;
+  /** The tag the store reports for these bytes (S3: the ETag; filesystem: the SHA-256). */
+  etag: string;
+}
+
+/** What the store says it holds now. */
+export interface ObjectInfo {
+  size: number;
+  etag: string;
+}
+
+/** A failure of the store itself (unreachable, refused, full); its message names no secret. */
+export class ObjectStoreError extends Error {}
+
+/**
+ * Where backups live. Two implementations pass the same contract (object-store-contract.ts): the
+ * filesystem store under the data directory (the default) and an S3 store for any S3-compatible
+ * service. Keys are relative paths of letters, digits, dots, dashes, underscores and slashes.
+ */
+export interface ObjectStore {
+  /** For messages and status: the kind and location, never credentials. */
+  readonly description: string;
+  /** Streams body into key (replacing it); resolves once the store has all of it. */
+  put(key: string, body: AsyncIterable<Uint8Array>): Promise<StoredObject>;
+  /** The object's size and tag as the store reports them now, or undefined when it is not there. */
+  stat(key: string): Promise<ObjectInfo | undefined>;
+  /** The object's bytes. Throws ObjectStoreError when it is not there. */
+  get(key: string): Promise<Readable>;
+  /** Removes key; nothing happens when it is not there. */
+  delete(key: string): Promise<void>;
+  /** Keys under prefix, sorted. */
+  list(prefix: string): Promise<string[]>;
+}
+
+const KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+/** Throws unless key is a safe relative object key (no "..", no leading slash). */
+export function checkKey(key: string): void {
+  if (!KEY.test(key) || key.split('/').some((part) => part === '..' || part === '.')) {
+    throw new ObjectStoreError(`Invalid object key "${key}".`);
+  }
+}

@@ -1,0 +1,100 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { InstanceSpec, RuntimeDriver } from './driver.js';
+
+export interface DriverContractOptions {
+  name: string;
+  newDriver: () => Promise<RuntimeDriver>;
+  /** A valid spec for a new instance of `engine`. */
+  spec: (engine: InstanceSpec['engine']) => InstanceSpec;
+  engines: Array<InstanceSpec['engine']>;
+  /** Kills the instance's server process the hard way (kill -9), as a crash would. */
+  kill: (uid: string) => Promise<void>;
+}
+
+/**
+ * The behaviour every runtime driver must show, whatever it runs on. Each driver's test calls
+ * this, the way Hono's routers share one suite.
+ */
+export function runDriverContract(options: DriverContractOptions): void {
+  for (const engine of options.engines) {
+    describe(`driver contract: ${options.name} / ${engine}`, () => {
+      let driver: RuntimeDriver;
+      const spec = options.spec(engine);
+      afterAll(async () => {
+        await driver?.delete(spec.uid);
+        await driver?.close();
+      });
+
+      it('observes an unknown instance as not existing, without creating anything', async () => {
+        driver = await options.newDriver();
+        const seen = await driver.observe(spec);
+        expect(seen).toMatchObject({ exists: false, running: false, ready: false });
+        expect((await driver.observe(spec)).exists).toBe(false);
+      });
+
+      it('creates on apply, and then observes it ready and converged, with an endpoint', async () => {
+        const outcome = await driver.apply(spec);
+        expect(outcome.actions.map((a) => a.reason)).toEqual(expect.arrayContaining(['Created', 'Started']));
+        const seen = await driver.observe(spec);
+        expect(seen).toMatchObject({
+          exists: true,
+          running: true,
+          ready: true,
+          configApplied: true,
+          aclApplied: true,
+          credentialsApplied: true,
+          crashed: false,
+        });
+        expect(seen.endpoint?.port).toBeGreaterThan(0);
+        expect(seen.usage?.storageBytes).toBeGreaterThan(0);
+      });
+
+      it('is idempotent: applying the same spec again does nothing', async () => {
+        expect((await driver.apply(spec)).actions).toEqual([]);
+      });
+
+      it('applies new credentials, and only the new ones connect', async () => {
+        const rotated = {
+          ...spec,
+          credentials: { ...spec.credentials, password: `${spec.credentials.password}-2`, version: 2 },
+        };
+        expect((await driver.observe(rotated)).credentialsApplied).toBe(false);
+        expect((await driver.apply(rotated)).actions.map((a) => a.reason)).toContain('CredentialsApplied');
+        expect((await driver.observe(rotated)).ready).toBe(true);
+        expect((await driver.observe(spec)).ready).toBe(false); // the old password no longer works
+        Object.assign(spec, rotated);
+      });
+
+      it('stops on request and starts again', async () => {
+        await driver.apply({ ...spec, stopped: true });
+        expect(await driver.observe(spec)).toMatchObject({ exists: true, running: false, crashed: false });
+        await driver.apply(spec);
+        expect((await driver.observe(spec)).ready).toBe(true);
+      });
+
+      it('tells about a crashed process, observes it as crashed, and restarts it on apply', async () => {
+        const exited = new Promise<string>((resolve) => {
+          const off = driver.onProcessExit((uid) => {
+            off();
+            resolve(uid);
+          });
+        });
+        await options.kill(spec.uid);
+        expect(await exited).toBe(spec.uid);
+        expect((await driver.observe(spec)).crashed).toBe(true);
+        expect((await driver.apply(spec)).actions.map((a) => a.reason)).toContain('Restarted');
+        expect((await driver.observe(spec)).ready).toBe(true);
+      });
+
+      it('serves the log', async () => {
+        expect((await driver.logs(spec.uid, 5)).length).toBeGreaterThan(0);
+      });
+
+      it('deletes every trace, idempotently', async () => {
+        await driver.delete(spec.uid);
+        expect((await driver.observe(spec)).exists).toBe(false);
+        await driver.delete(spec.uid);
+      });
+    });
+  }
+}

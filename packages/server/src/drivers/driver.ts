@@ -1,0 +1,126 @@
+import type { Plan } from '@kumo/api';
+
+/** Everything a driver needs to run one database, resolved by the agent from the resource. */
+export interface InstanceSpec {
+  uid: string;
+  name: string;
+  engine: 'postgres' | 'redis';
+  version: string;
+  plan: Plan;
+  storageGB: number;
+  /** The user's parameter overrides (validated against the engine catalog). */
+  parameters: Record<string, string | number | boolean>;
+  /** Source networks allowed to connect, expired entries already removed. Empty: no network access. */
+  acl: string[];
+  stopped: boolean;
+  credentials: { username: string; password: string; version: number };
+}
+
+/** What a driver sees on its target. observe() never blocks for long and never changes anything. */
+export interface Observation {
+  /** The instance's data exists on the target. */
+  exists: boolean;
+  /** Its server process is alive. */
+  running: boolean;
+  /** A real connection with the spec's credentials succeeds. */
+  ready: boolean;
+  /** Configuration, ACL and credentials on the target match the spec. */
+  configApplied: boolean;
+  aclApplied: boolean;
+  credentialsApplied: boolean;
+  /** The process died while it should have been running (not stopped by Kumo). */
+  crashed: boolean;
+  endpoint?: { host: string; port: number };
+  usage?: { storageBytes: number };
+  /** What is wrong, in words, when something is. */
+  message: string;
+}
+
+/** An observation of nothing: no instance (yet), or a target that could not be looked at. */
+export function nothingObserved(message: string): Observation {
+  return {
+    exists: false,
+    running: false,
+    ready: false,
+    configApplied: false,
+    aclApplied: false,
+    credentialsApplied: false,
+    crashed: false,
+    message,
+  };
+}
+
+/** What apply() did, for events: e.g. "Created", "Started", "Reloaded", "Restarted". */
+export interface ApplyOutcome {
+  actions: Array<{ reason: string; message: string }>;
+}
+
+export interface DriverCapabilities {
+  supportsStop: boolean;
+  supportsLogs: boolean;
+  supportsReload: boolean;
+  supportsBackup: boolean;
+}
+
+/** What a backup holds, measured in the same snapshot as the dump, to compare after a restore. */
+export interface DataFacts {
+  /** PostgreSQL: one entry per table ("schema.table"); Redis: one per logical database ("db0"). */
+  tables: Array<{ name: string; rows: number; checksum: string }>;
+}
+
+/** A backup being taken: read body to the end; facts settle once the dump has finished. */
+export interface BackupStream {
+  body: AsyncIterable<Uint8Array>;
+  /** Rejects when the dump failed (even after all bytes were read). */
+  facts: Promise<DataFacts>;
+  /** The dump tool and its version, for the manifest, e.g. "pg_dump (PostgreSQL) 15.19". */
+  tool: string;
+  /** e.g. "application/x-pg-dump" or "application/x-redis-rdb". */
+  format: string;
+}
+
+/** Backup, restore and data comparison, for drivers with capabilities.supportsBackup. */
+export interface BackupDriver {
+  /** A consistent backup of the instance's data. Throws DriverError. */
+  backup(spec: InstanceSpec): Promise<BackupStream>;
+  /**
+   * Loads a backup into this instance and only this one. `replace`: first removes what is there
+   * (in-place restore); otherwise the instance is expected to be new and empty. Throws DriverError.
+   */
+  restore(spec: InstanceSpec, body: AsyncIterable<Uint8Array>, options: { replace: boolean }): Promise<void>;
+  /** The instance's data facts now, to compare with a backup's. */
+  dataFacts(spec: InstanceSpec): Promise<DataFacts>;
+}
+
+/** A failure with a condition reason; `terminal` ones will not get better by retrying. */
+export class DriverError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly terminal = false,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Runs databases somewhere. One small interface, many implementations (local processes now,
+ * Kubernetes later), all passing runDriverContract. Core code checks capabilities, never names.
+ */
+export interface RuntimeDriver extends Partial<BackupDriver> {
+  readonly capabilities: DriverCapabilities;
+  observe(spec: InstanceSpec): Promise<Observation>;
+  /** Creates or converges the instance to spec. Idempotent. Throws DriverError. */
+  apply(spec: InstanceSpec): Promise<ApplyOutcome>;
+  /** Stops the instance and removes every trace of it. Idempotent. */
+  delete(uid: string): Promise<void>;
+  /** The last `tail` lines of the server's log. */
+  logs(uid: string, tail: number): Promise<string[]>;
+  /** Calls onLine for every new log line until signal aborts. */
+  followLogs(uid: string, onLine: (line: string) => void, signal: AbortSignal): Promise<void>;
+  /** Calls listener soon (≈1 s) after an instance's process exits unexpectedly. */
+  onProcessExit(listener: (uid: string) => void): () => void;
+  /** Stops background work (watchers). Leaves instances running. */
+  close(): Promise<void>;
+}

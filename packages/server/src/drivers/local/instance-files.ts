@@ -1,0 +1,207 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ServiceUser } from '../../system/service-user.js';
+import { DriverError } from '../driver.js';
+
+/** Where one instance lives: <root>/<uid>/{instance.json, data/, run/, log/}. */
+export interface InstancePaths {
+  root: string;
+  state: string;
+  data: string;
+  run: string;
+  log: string;
+  logFile: string;
+}
+
+export function instancePaths(root: string, uid: string): InstancePaths {
+  const dir = join(root, uid);
+  return {
+    root: dir,
+    state: join(dir, 'instance.json'),
+    data: join(dir, 'data'),
+    run: join(dir, 'run'),
+    log: join(dir, 'log'),
+    logFile: join(dir, 'log', 'server.log'),
+  };
+}
+
+/** The driver's own record of an instance on this host (root-only, mode 0600). */
+export interface InstanceState {
+  uid: string;
+  engine: 'postgres' | 'redis';
+  version: string;
+  port: number;
+  /** Engine-internal secrets (the PostgreSQL superuser password), never shown to users. */
+  adminPassword: string;
+  /** Set when Kumo started the process, cleared when Kumo stopped it: a dead process while set is a crash. */
+  expectRunning: boolean;
+  applied: { restart?: string; reload?: string; acl?: string; credentials?: number };
+}
+
+export async function readState(paths: InstancePaths): Promise<InstanceState | undefined> {
+  try {
+    return JSON.parse(await readFile(paths.state, 'utf8')) as InstanceState;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof SyntaxError)
+      throw new DriverError('StateCorrupt', `${paths.state} is not valid JSON: ${err.message}`);
+    throw new DriverError(
+      'DataDirUnwritable',
+      `Cannot read ${paths.state}: ${(err as Error).message}. Check the data directory's permissions and free space.`,
+    );
+  }
+}
+
+/** Atomic: a crash mid-write leaves the old state. */
+export async function writeState(paths: InstancePaths, state: InstanceState): Promise<void> {
+  const tmp = `${paths.state}.tmp`;
+  await writeFile(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
+  await rename(tmp, paths.state);
+}
+
+/** Runs commands and owns files as the service user (or Kumo's own user when not root). */
+export class AsUser {
+  constructor(readonly user: ServiceUser | undefined) {}
+
+  /**
+   * Runs a command to completion in a new session, so that servers it starts survive Kumo and the
+   * Ctrl-C of Kumo's terminal. Rejects with stdout/stderr attached on a non-zero exit or timeout.
+   */
+  run(
+    binary: string,
+    args: string[],
+    options: { cwd: string; timeoutMs?: number; env?: Record<string, string> },
+  ): Promise<{ stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(binary, args, {
+        cwd: options.cwd,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...(this.user ? { uid: this.user.uid, gid: this.user.gid } : {}),
+        env: { PATH: '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C', ...options.env },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(Object.assign(err, { stdout, stderr }));
+      });
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) resolve({ stdout, stderr });
+        else reject(Object.assign(new Error(`${binary} exited with ${code ?? signal}`), { stdout, stderr }));
+      });
+    });
+  }
+
+  /**
+   * Runs a command as the service user with its stdin and stdout as streams (a dump or a restore).
+   * `exited` resolves on exit 0 and rejects with the end of stderr otherwise.
+   */
+  piped(
+    binary: string,
+    args: string[],
+    options: { cwd: string; env?: Record<string, string>; stdin: 'pipe' | 'ignore' },
+  ): { child: ChildProcess; exited: Promise<void> } {
+    const child = spawn(binary, args, {
+      cwd: options.cwd,
+      stdio: [options.stdin, 'pipe', 'pipe'],
+      ...(this.user ? { uid: this.user.uid, gid: this.user.gid } : {}),
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C', ...options.env },
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const exited = new Promise<void>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code, signal) => {
+        if (code === 0) resolve();
+        else reject(Object.assign(new Error(`${binary} exited with ${code ?? signal}`), { stderr }));
+      });
+    });
+    return { child, exited };
+  }
+
+  /**
+   * Starts a long-running process detached from Kumo (new session, own stdout/stderr appended to
+   * logFile), as the service user. Returns its pid; does not wait for it.
+   */
+  async spawnDetached(
+    binary: string,
+    args: string[],
+    options: { cwd: string; logFile: string },
+  ): Promise<number> {
+    const log = await open(options.logFile, 'a', 0o600);
+    try {
+      if (this.user) await chown(options.logFile, this.user.uid, this.user.gid);
+      const child = spawn(binary, args, {
+        cwd: options.cwd,
+        detached: true,
+        stdio: ['ignore', log.fd, log.fd],
+        ...(this.user ? { uid: this.user.uid, gid: this.user.gid } : {}),
+        env: { PATH: '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C' },
+      });
+      child.unref();
+      return await new Promise((resolve, reject) => {
+        child.once('error', reject);
+        child.once('spawn', () => resolve(child.pid!));
+      });
+    } finally {
+      await log.close();
+    }
+  }
+
+  /** Gives an existing file to the service user. */
+  async own(path: string): Promise<void> {
+    if (this.user) await chown(path, this.user.uid, this.user.gid);
+  }
+
+  /** mkdir -p with mode, owned by the service user. */
+  async ownedDir(dir: string, mode = 0o700): Promise<void> {
+    await mkdir(dir, { recursive: true, mode });
+    await chmod(dir, mode);
+    if (this.user) await chown(dir, this.user.uid, this.user.gid);
+  }
+
+  /**
+   * Writes a file owned by the service user, atomically (a reader never sees half of it), and only
+   * when its content changes. Returns whether it changed.
+   */
+  async ownedFile(file: string, content: string, mode = 0o600): Promise<boolean> {
+    if ((await readFile(file, 'utf8').catch(() => undefined)) === content) return false;
+    const tmp = `${file}.kumo-tmp`;
+    await writeFile(tmp, content, { mode });
+    await chmod(tmp, mode);
+    if (this.user) await chown(tmp, this.user.uid, this.user.gid);
+    await rename(tmp, file);
+    return true;
+  }
+}
+
+export function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function readPidFile(file: string): Promise<number | undefined> {
+  if (!existsSync(file)) return undefined;
+  const pid = Number((await readFile(file, 'utf8').catch(() => '')).split('\n')[0]?.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** The last n lines of a file ('' when it does not exist). */
+export async function tailFile(file: string, n: number): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines.slice(-n);
+}

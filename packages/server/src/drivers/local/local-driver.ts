@@ -1,0 +1,354 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { open, readdir, rm, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import type { EngineCatalog } from '../../engines/engine-catalog.js';
+import type { Logger } from '../../logger.js';
+import type { ServiceUser } from '../../system/service-user.js';
+import {
+  type ApplyOutcome,
+  type DriverCapabilities,
+  type BackupStream,
+  type DataFacts,
+  DriverError,
+  type InstanceSpec,
+  type Observation,
+  type RuntimeDriver,
+  nothingObserved,
+} from '../driver.js';
+import {
+  AsUser,
+  type InstancePaths,
+  type InstanceState,
+  instancePaths,
+  isAlive,
+  readState,
+  tailFile,
+  writeState,
+} from './instance-files.js';
+import type { EngineContext, LocalEngine } from './local-engine.js';
+import { allocatePort } from './port-allocator.js';
+import { PostgresLocal } from './postgres-local.js';
+import { RedisLocal } from './redis-local.js';
+
+const run = promisify(execFile);
+const WATCH_INTERVAL_MS = 500;
+
+export interface LocalDriverOptions {
+  /** Instances live in <root>/<uid>. */
+  root: string;
+  /** Per-version templates. */
+  templatesRoot: string;
+  catalog: EngineCatalog;
+  user: ServiceUser | undefined;
+  /** Address servers listen on; also what clients are told unless advertiseHost is set. */
+  listenHost: string;
+  advertiseHost: string;
+  portRange: readonly [number, number];
+  logger: Logger;
+}
+
+/**
+ * Runs databases as processes on this host, as the service user, detached from Kumo: a restart of
+ * Kumo leaves them running and the next observe() adopts them. Ports stay with an instance for its
+ * life. A watcher notices a dead process within a second.
+ */
+export class LocalDriver implements RuntimeDriver {
+  readonly capabilities: DriverCapabilities = {
+    supportsStop: true,
+    supportsLogs: true,
+    supportsReload: true,
+    supportsBackup: true,
+  };
+  private readonly as: AsUser;
+  private readonly engines: Partial<Record<InstanceSpec['engine'], LocalEngine>>;
+  private allocation: Promise<unknown> = Promise.resolve();
+  private readonly exitListeners = new Set<(uid: string) => void>();
+  private readonly reportedDead = new Set<string>();
+  private readonly watcher: NodeJS.Timeout;
+
+  constructor(private readonly options: LocalDriverOptions) {
+    this.as = new AsUser(options.user);
+    this.engines = { postgres: new PostgresLocal(), redis: new RedisLocal() };
+    this.watcher = setInterval(() => void this.watchProcesses(), WATCH_INTERVAL_MS);
+    this.watcher.unref();
+  }
+
+  async observe(spec: InstanceSpec): Promise<Observation> {
+    const paths = instancePaths(this.options.root, spec.uid);
+    const state = await readState(paths);
+    if (!state) return nothingObserved('not provisioned yet');
+    const ctx = this.context(paths, state);
+    const engine = this.engine(state.engine);
+    const running = isAlive(await engine.pid(ctx));
+    const probeError = running ? await engine.probe(ctx, spec) : 'the server is not running';
+    const wanted = this.fingerprints(ctx, spec);
+    return {
+      exists: true,
+      running,
+      ready: running && probeError === undefined,
+      configApplied:
+        running && state.applied.restart === wanted.restart && state.applied.reload === wanted.reload,
+      aclApplied: running && state.applied.acl === wanted.acl,
+      credentialsApplied: state.applied.credentials === spec.credentials.version,
+      crashed: state.expectRunning && !running,
+      endpoint: { host: this.options.advertiseHost, port: state.port },
+      usage: { storageBytes: await this.storageBytes(paths) },
+      message: probeError ?? '',
+    };
+  }
+
+  async apply(spec: InstanceSpec): Promise<ApplyOutcome> {
+    const actions: ApplyOutcome['actions'] = [];
+    const paths = instancePaths(this.options.root, spec.uid);
+    let state = await readState(paths);
+    if (!state) {
+      state = await this.provision(spec, paths);
+      actions.push({
+        reason: 'Created',
+        message: `${spec.engine} ${spec.version} instance created on port ${state.port}`,
+      });
+    }
+    const ctx = this.context(paths, state);
+    const engine = this.engine(state.engine);
+    const rendered = engine.renderConfig(ctx, spec);
+    for (const file of rendered.files) await this.as.ownedFile(file.path, file.content);
+    const wanted = rendered.fingerprints;
+    const running = isAlive(await engine.pid(ctx));
+
+    if (spec.stopped) {
+      if (running) {
+        await engine.stop(ctx);
+        actions.push({ reason: 'Stopped', message: 'server stopped on request' });
+      }
+      state.expectRunning = false;
+      await writeState(paths, state);
+      return { actions };
+    }
+
+    if (!running) {
+      const crashed = state.expectRunning;
+      state.expectRunning = true;
+      await writeState(paths, state);
+      await engine.start(ctx, spec);
+      actions.push(
+        crashed
+          ? { reason: 'Restarted', message: 'server restarted after it stopped unexpectedly' }
+          : { reason: 'Started', message: 'server started' },
+      );
+    } else if (state.applied.restart !== wanted.restart) {
+      await engine.stop(ctx);
+      await engine.start(ctx, spec);
+      actions.push({ reason: 'Restarted', message: 'server restarted to apply a configuration change' });
+    } else if (state.applied.reload !== wanted.reload || state.applied.acl !== wanted.acl) {
+      await engine.reload(ctx, spec);
+      actions.push({ reason: 'Reloaded', message: 'configuration reloaded without a restart' });
+    }
+    // A (re)started server is watched afresh: its next death is news even if no watcher tick saw it alive.
+    this.reportedDead.delete(spec.uid);
+    state.applied = { ...state.applied, ...wanted };
+    await writeState(paths, state);
+
+    if (state.applied.credentials !== spec.credentials.version) {
+      await engine.applyCredentials(ctx, spec);
+      state.applied.credentials = spec.credentials.version;
+      await writeState(paths, state);
+      actions.push({
+        reason: 'CredentialsApplied',
+        message: `credentials version ${spec.credentials.version} applied`,
+      });
+    }
+    return { actions };
+  }
+
+  async backup(spec: InstanceSpec): Promise<BackupStream> {
+    const { ctx, engine } = await this.running(spec);
+    return engine.backup(ctx, spec);
+  }
+
+  async restore(
+    spec: InstanceSpec,
+    body: AsyncIterable<Uint8Array>,
+    options: { replace: boolean },
+  ): Promise<void> {
+    const { ctx, engine } = await this.running(spec);
+    await engine.restore(ctx, spec, body, options.replace);
+  }
+
+  async dataFacts(spec: InstanceSpec): Promise<DataFacts> {
+    const { ctx, engine } = await this.running(spec);
+    return engine.dataFacts(ctx, spec);
+  }
+
+  /** The instance's context, when it exists and its server runs; else a DriverError saying which. */
+  private async running(spec: InstanceSpec): Promise<{ ctx: EngineContext; engine: LocalEngine }> {
+    const paths = instancePaths(this.options.root, spec.uid);
+    const state = await readState(paths);
+    if (!state)
+      throw new DriverError(
+        'NotProvisioned',
+        `The ${spec.engine} instance of "${spec.name}" does not exist here.`,
+      );
+    const ctx = this.context(paths, state);
+    const engine = this.engine(state.engine);
+    if (!isAlive(await engine.pid(ctx))) {
+      throw new DriverError('NotRunning', `The ${spec.engine} server of "${spec.name}" is not running.`);
+    }
+    return { ctx, engine };
+  }
+
+  async delete(uid: string): Promise<void> {
+    const paths = instancePaths(this.options.root, uid);
+    const state = await readState(paths);
+    if (state) {
+      const ctx = this.context(paths, state);
+      const engine = this.engine(state.engine);
+      state.expectRunning = false;
+      await writeState(paths, state);
+      try {
+        await engine.stop(ctx);
+      } catch {
+        const pid = await engine.pid(ctx);
+        if (isAlive(pid)) process.kill(pid!, 'SIGKILL');
+      }
+    }
+    await rm(paths.root, { recursive: true, force: true });
+    this.reportedDead.delete(uid);
+  }
+
+  async logs(uid: string, tail: number): Promise<string[]> {
+    return tailFile(instancePaths(this.options.root, uid).logFile, tail);
+  }
+
+  async followLogs(uid: string, onLine: (line: string) => void, signal: AbortSignal): Promise<void> {
+    const file = instancePaths(this.options.root, uid).logFile;
+    let offset = (await stat(file).catch(() => ({ size: 0 }))).size;
+    let partial = '';
+    while (!signal.aborted) {
+      const size = (await stat(file).catch(() => ({ size: 0 }))).size;
+      if (size < offset) offset = 0; // rotated or truncated
+      if (size > offset) {
+        const handle = await open(file, 'r');
+        try {
+          const buffer = Buffer.alloc(size - offset);
+          await handle.read(buffer, 0, buffer.length, offset);
+          offset = size;
+          const lines = (partial + buffer.toString('utf8')).split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) onLine(line);
+        } finally {
+          await handle.close();
+        }
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  onProcessExit(listener: (uid: string) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.watcher);
+    this.exitListeners.clear();
+  }
+
+  private async provision(spec: InstanceSpec, paths: InstancePaths): Promise<InstanceState> {
+    this.engine(spec.engine); // refuses an engine this driver cannot run before taking a port
+    const location = this.options.catalog.location(spec.engine, spec.version);
+    if (!location)
+      throw new DriverError(
+        'EngineUnavailable',
+        `${spec.engine} ${spec.version} is not installed on this host.`,
+        true,
+      );
+    // Port allocation and the first state write happen under one lock, so two instances never share a port.
+    const allocated = this.allocation.then(async () => {
+      await this.as.ownedDir(this.options.root, 0o711).catch((err) => {
+        throw new DriverError(
+          'DataDirUnwritable',
+          `Cannot create the databases directory ${this.options.root}: ${(err as Error).message}. Check the data directory's permissions and free space.`,
+        );
+      });
+      const port = await allocatePort(
+        this.options.portRange,
+        await this.takenPorts(),
+        this.options.listenHost,
+      );
+      await this.as.ownedDir(paths.root, 0o711).catch((err) => {
+        throw new DriverError('DataDirUnwritable', `Cannot create ${paths.root}: ${(err as Error).message}`);
+      });
+      const state: InstanceState = {
+        uid: spec.uid,
+        engine: spec.engine,
+        version: spec.version,
+        port,
+        adminPassword: '',
+        expectRunning: false,
+        applied: {},
+      };
+      await writeState(paths, state);
+      return state;
+    });
+    this.allocation = allocated.catch(() => undefined);
+    const state = await allocated;
+    for (const dir of [paths.run, paths.log]) await this.as.ownedDir(dir);
+    await this.engine(spec.engine).provision(this.context(paths, state));
+    await writeState(paths, state);
+    return state;
+  }
+
+  private async takenPorts(): Promise<Set<number>> {
+    const ports = new Set<number>();
+    for (const uid of await readdir(this.options.root).catch(() => [] as string[])) {
+      const state = await readState(instancePaths(this.options.root, uid)).catch(() => undefined);
+      if (state) ports.add(state.port);
+    }
+    return ports;
+  }
+
+  private context(paths: InstancePaths, state: InstanceState): EngineContext {
+    return {
+      paths,
+      state,
+      as: this.as,
+      location: this.options.catalog.location(state.engine, state.version) ?? '',
+      listenHost: this.options.listenHost,
+      templatesRoot: this.options.templatesRoot,
+    };
+  }
+
+  private fingerprints(ctx: EngineContext, spec: InstanceSpec) {
+    return this.engine(ctx.state.engine).renderConfig(ctx, spec).fingerprints;
+  }
+
+  private engine(name: InstanceSpec['engine']): LocalEngine {
+    const engine = this.engines[name];
+    if (!engine) throw new DriverError('EngineUnavailable', `The local driver cannot run ${name} yet.`, true);
+    return engine;
+  }
+
+  private async storageBytes(paths: InstancePaths): Promise<number> {
+    if (!existsSync(paths.data)) return 0;
+    // Allocated bytes (not apparent size): what the disk really holds.
+    const { stdout } = await run('du', ['-s', '--block-size=1', paths.data]).catch(() => ({ stdout: '0' }));
+    return Number(stdout.split(/\s/)[0]) || 0;
+  }
+
+  private async watchProcesses(): Promise<void> {
+    if (this.exitListeners.size === 0) return;
+    const uids = await readdir(this.options.root).catch(() => [] as string[]);
+    for (const uid of uids) {
+      const paths = instancePaths(this.options.root, uid);
+      const state = await readState(paths).catch(() => undefined);
+      if (!state?.expectRunning) continue;
+      const alive = isAlive(await this.engine(state.engine).pid(this.context(paths, state)));
+      if (alive) this.reportedDead.delete(uid);
+      else if (!this.reportedDead.has(uid)) {
+        this.reportedDead.add(uid);
+        for (const listener of this.exitListeners) listener(uid);
+      }
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import type { BackupStream, DataFacts, InstanceSpec } from '../driver.js';
+import type { AsUser, InstancePaths, InstanceState } from './instance-files.js';
+
+/** What an engine's local implementation works with. */
+export interface EngineContext {
+  paths: InstancePaths;
+  state: InstanceState;
+  as: AsUser;
+  /** postgres: its bin directory; redis: the redis-server binary. */
+  location: string;
+  /** The address the server listens on for clients. */
+  listenHost: string;
+  /** Where per-version templates are kept. */
+  templatesRoot: string;
+}
+
+/**
+ * Fingerprints of the configuration an instance should run with, split by how a change takes
+ * effect. The driver compares them with what it applied last to choose restart, reload or nothing.
+ */
+export interface ConfigFingerprints {
+  restart: string;
+  reload: string;
+  acl: string;
+}
+
+export interface RenderedConfig {
+  files: Array<{ path: string; content: string }>;
+  fingerprints: ConfigFingerprints;
+}
+
+/**
+ * The engine-specific part of the local driver: small on purpose. Everything else (directories,
+ * ports, state, process watching, logs, usage, deletion) is shared in LocalDriver.
+ */
+export interface LocalEngine {
+  /** Creates the data directory for a first start. Called once per instance. */
+  provision(ctx: EngineContext): Promise<void>;
+  /** The configuration files spec asks for and their fingerprints. Pure: writes nothing. */
+  renderConfig(ctx: EngineContext, spec: InstanceSpec): RenderedConfig;
+  /** Starts the server detached from Kumo and waits until it accepts connections. Throws DriverError. */
+  start(ctx: EngineContext, spec: InstanceSpec): Promise<void>;
+  stop(ctx: EngineContext): Promise<void>;
+  /** Applies reloadable configuration and the ACL without a restart. */
+  reload(ctx: EngineContext, spec: InstanceSpec): Promise<void>;
+  /** The server's PID as its pid file says (it may be dead). */
+  pid(ctx: EngineContext): Promise<number | undefined>;
+  /** Makes the spec's credentials the valid ones. Idempotent. */
+  applyCredentials(ctx: EngineContext, spec: InstanceSpec): Promise<void>;
+  /** Connects with the spec's credentials: undefined when that works, else what failed. */
+  probe(ctx: EngineContext, spec: InstanceSpec): Promise<string | undefined>;
+  /** A consistent backup of the running server's data. */
+  backup(ctx: EngineContext, spec: InstanceSpec): Promise<BackupStream>;
+  /** Loads a backup into this instance (replace: remove its current data first). */
+  restore(
+    ctx: EngineContext,
+    spec: InstanceSpec,
+    body: AsyncIterable<Uint8Array>,
+    replace: boolean,
+  ): Promise<void>;
+  dataFacts(ctx: EngineContext, spec: InstanceSpec): Promise<DataFacts>;
+}
+
+export function fingerprint(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return `${text.length}:${h.toString(16)}`;
+}

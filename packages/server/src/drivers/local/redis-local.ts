@@ -1,0 +1,315 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { parametersOf } from '../../engines/engine-catalog.js';
+import { stderrOf } from '../../system/service-user.js';
+import { type BackupStream, type DataFacts, DriverError, type InstanceSpec } from '../driver.js';
+import { isAlive, readPidFile, tailFile } from './instance-files.js';
+import { type EngineContext, type LocalEngine, type RenderedConfig, fingerprint } from './local-engine.js';
+
+const ADMIN = 'kumo_admin';
+const PROXY_SCRIPT = fileURLToPath(new URL('./acl-proxy.mjs', import.meta.url));
+
+/**
+ * Redis as local processes. redis-server listens only on a Unix socket in the instance's private
+ * directory; clients reach it through Kumo's ACL proxy (acl-proxy.mjs), which accepts only source
+ * addresses in the ACL. Users are Redis ACL users with SHA-256 password hashes in the config file.
+ */
+export class RedisLocal implements LocalEngine {
+  async provision(ctx: EngineContext): Promise<void> {
+    await ctx.as.ownedDir(ctx.paths.data);
+    ctx.state.adminPassword = randomBytes(24).toString('base64url');
+  }
+
+  renderConfig(ctx: EngineContext, spec: InstanceSpec): RenderedConfig {
+    const p = ctx.paths;
+    const restart = [
+      'daemonize yes',
+      'port 0',
+      `unixsocket ${join(p.run, 'redis.sock')}`,
+      'unixsocketperm 700',
+      `pidfile ${join(p.run, 'redis.pid')}`,
+      `logfile ${p.logFile}`,
+      `dir ${p.data}`,
+      `databases ${spec.parameters.databases ?? 16}`,
+    ];
+    const reload = [
+      `maxmemory ${spec.plan.memoryMB}mb`,
+      `maxclients ${spec.parameters.maxclients ?? spec.plan.maxConnections}`,
+    ];
+    for (const parameter of parametersOf('redis')) {
+      const value = spec.parameters[parameter.name];
+      if (value === undefined || ['databases', 'maxclients'].includes(parameter.name)) continue;
+      (parameter.apply === 'reload' ? reload : restart).push(`${parameter.name} ${formatValue(value)}`);
+    }
+    const users = [
+      'user default off',
+      `user ${ADMIN} on #${sha256(ctx.state.adminPassword)} ~* &* +@all`,
+      `user ${spec.credentials.username} on #${sha256(spec.credentials.password)} ~* &* +@all -@admin`,
+    ];
+    const acl = JSON.stringify(
+      {
+        listen: { host: ctx.listenHost, port: ctx.state.port },
+        target: { path: join(p.run, 'redis.sock') },
+        allow: spec.acl,
+      },
+      null,
+      2,
+    );
+    return {
+      files: [
+        {
+          path: join(p.data, 'redis.conf'),
+          content: [
+            '# Written by Kumo; changes here are overwritten.',
+            ...restart,
+            ...reload,
+            ...users,
+            '',
+          ].join('\n'),
+        },
+        { path: join(p.run, 'acl.json'), content: acl },
+      ],
+      fingerprints: {
+        restart: fingerprint(restart.join('\n')),
+        reload: fingerprint(reload.join('\n')),
+        acl: fingerprint(acl),
+      },
+    };
+  }
+
+  async start(ctx: EngineContext): Promise<void> {
+    if (!isAlive(await readPidFile(join(ctx.paths.run, 'redis.pid')))) {
+      try {
+        await ctx.as.run(ctx.location, [join(ctx.paths.data, 'redis.conf')], {
+          cwd: ctx.paths.data,
+          timeoutMs: 30_000,
+        });
+      } catch (err) {
+        throw new DriverError(
+          'StartFailed',
+          `redis-server did not start: ${stderrOf(err)} ${await logTail(ctx)}`,
+        );
+      }
+      await this.waitUntil(
+        ctx,
+        async () => (await this.admin(ctx, (r) => r.ping())) === 'PONG',
+        'redis-server to answer',
+      );
+    }
+    if (!isAlive(await readPidFile(join(ctx.paths.run, 'acl-proxy.pid')))) await this.startProxy(ctx);
+  }
+
+  async stop(ctx: EngineContext): Promise<void> {
+    for (const pidFile of ['acl-proxy.pid', 'redis.pid']) {
+      const pid = await readPidFile(join(ctx.paths.run, pidFile));
+      if (!isAlive(pid)) continue;
+      process.kill(pid!, 'SIGTERM');
+      await this.waitUntil(ctx, async () => !isAlive(pid), `${pidFile.replace('.pid', '')} to stop`).catch(
+        () => process.kill(pid!, 'SIGKILL'),
+      );
+    }
+  }
+
+  async reload(ctx: EngineContext, spec: InstanceSpec): Promise<void> {
+    const settings: Array<[string, string]> = [
+      ['maxmemory', `${spec.plan.memoryMB}mb`],
+      ['maxclients', String(spec.parameters.maxclients ?? spec.plan.maxConnections)],
+    ];
+    for (const parameter of parametersOf('redis')) {
+      const value = spec.parameters[parameter.name];
+      if (parameter.apply === 'reload' && value !== undefined && parameter.name !== 'maxclients')
+        settings.push([parameter.name, rawValue(value)]);
+    }
+    await this.admin(ctx, async (r) => {
+      for (const [name, value] of settings) await r.config('SET', name, value);
+    }).catch((err) => {
+      throw new DriverError('ReloadFailed', `CONFIG SET failed: ${(err as Error).message}`);
+    });
+    const proxy = await readPidFile(join(ctx.paths.run, 'acl-proxy.pid'));
+    if (isAlive(proxy)) process.kill(proxy!, 'SIGHUP');
+  }
+
+  async backup(ctx: EngineContext): Promise<BackupStream> {
+    // redis-cli --rdb asks the server for a fresh snapshot (as a replica would) and streams it.
+    const cli = join(dirname(ctx.location), 'redis-cli');
+    const dump = ctx.as.piped(
+      cli,
+      ['-s', join(ctx.paths.run, 'redis.sock'), '--user', ADMIN, '--no-auth-warning', '--rdb', '-'],
+      {
+        cwd: ctx.paths.root,
+        env: { REDISCLI_AUTH: ctx.state.adminPassword },
+        stdin: 'ignore',
+      },
+    );
+    const facts = dump.exited.then(
+      () => this.dataFacts(ctx),
+      (err: unknown) => {
+        throw new DriverError('BackupFailed', `redis-cli --rdb failed: ${stderrOf(err)}`, false, {
+          cause: err,
+        });
+      },
+    );
+    facts.catch(() => undefined);
+    const { stdout } = await ctx.as.run(cli, ['--version'], { cwd: ctx.paths.root });
+    return { body: dump.child.stdout!, facts, tool: stdout.trim(), format: 'application/x-redis-rdb' };
+  }
+
+  async restore(ctx: EngineContext, _spec: InstanceSpec, body: AsyncIterable<Uint8Array>): Promise<void> {
+    // Redis loads its data at start: stop it, put the snapshot in place, start it again.
+    await this.stop(ctx);
+    const target = join(ctx.paths.data, 'dump.rdb');
+    try {
+      await rm(join(ctx.paths.data, 'appendonlydir'), { recursive: true, force: true });
+      await pipeline(Readable.from(body), createWriteStream(`${target}.restoring`, { mode: 0o600 }));
+      await ctx.as.own(`${target}.restoring`);
+      await rename(`${target}.restoring`, target);
+    } catch (err) {
+      throw new DriverError('RestoreFailed', `Writing the snapshot failed: ${(err as Error).message}`);
+    }
+    await this.start(ctx);
+  }
+
+  /** Keys per logical database, as the server counts them now. */
+  async dataFacts(ctx: EngineContext): Promise<DataFacts> {
+    const info = await this.admin(ctx, (r) => r.info('keyspace'));
+    const tables = [...info.matchAll(/^(db\d+):keys=(\d+)/gm)].map((m) => ({
+      name: m[1]!,
+      rows: Number(m[2]),
+      checksum: '',
+    }));
+    return { tables };
+  }
+
+  /** The server's pid, as long as both redis-server and its ACL proxy are alive (either missing is an outage). */
+  async pid(ctx: EngineContext): Promise<number | undefined> {
+    const redis = await readPidFile(join(ctx.paths.run, 'redis.pid'));
+    const proxy = await readPidFile(join(ctx.paths.run, 'acl-proxy.pid'));
+    return isAlive(redis) && isAlive(proxy) ? redis : undefined;
+  }
+
+  async applyCredentials(ctx: EngineContext, spec: InstanceSpec): Promise<void> {
+    const { username, password } = spec.credentials;
+    await this.admin(ctx, async (r) => {
+      await r.call(
+        'ACL',
+        'SETUSER',
+        username,
+        'reset',
+        'on',
+        `#${sha256(password)}`,
+        '~*',
+        '&*',
+        '+@all',
+        '-@admin',
+      );
+      await r.call('ACL', 'DELUSER', 'default').catch(() => undefined);
+    });
+  }
+
+  async probe(ctx: EngineContext, spec: InstanceSpec): Promise<string | undefined> {
+    try {
+      const client = this.client(ctx, spec.credentials.username, spec.credentials.password);
+      client.on('error', () => undefined);
+      try {
+        return (await client.ping()) === 'PONG' ? undefined : 'PING did not answer PONG';
+      } finally {
+        client.disconnect();
+      }
+    } catch (err) {
+      return `a connection with the database's credentials failed: ${(err as Error).message}`;
+    }
+  }
+
+  private async startProxy(ctx: EngineContext): Promise<void> {
+    // A copy the service user can read wherever Kumo itself is installed.
+    const script = join(ctx.templatesRoot, 'acl-proxy.mjs');
+    await mkdir(ctx.templatesRoot, { recursive: true, mode: 0o711 });
+    await copyFile(PROXY_SCRIPT, script);
+    const logFile = join(ctx.paths.log, 'acl-proxy.log');
+    const pid = await ctx.as.spawnDetached(process.execPath, [script, join(ctx.paths.run, 'acl.json')], {
+      cwd: ctx.paths.run,
+      logFile,
+    });
+    await this.waitUntil(
+      ctx,
+      async () => {
+        if (!isAlive(pid))
+          throw new DriverError(
+            'StartFailed',
+            `the ACL proxy exited: ${(await tailFile(logFile, 3)).join(' ')}`,
+          );
+        return (await readPidFile(join(ctx.paths.run, 'acl-proxy.pid'))) === pid;
+      },
+      'the ACL proxy to listen',
+    );
+  }
+
+  private client(ctx: EngineContext, username: string, password: string): Redis {
+    return new Redis({
+      path: join(ctx.paths.run, 'redis.sock'),
+      username,
+      password,
+      lazyConnect: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 3000,
+      enableOfflineQueue: true,
+    });
+  }
+
+  private async admin<T>(ctx: EngineContext, fn: (r: Redis) => Promise<T>): Promise<T> {
+    const client = this.client(ctx, ADMIN, ctx.state.adminPassword);
+    client.on('error', () => undefined);
+    try {
+      return await fn(client);
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  private async waitUntil(
+    ctx: EngineContext,
+    check: () => Promise<boolean>,
+    what: string,
+    timeoutMs = 30_000,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        if (await check()) return;
+      } catch (err) {
+        if (err instanceof DriverError) throw err;
+      }
+      if (Date.now() > deadline)
+        throw new DriverError('StartFailed', `timed out waiting for ${what}. ${await logTail(ctx)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** As CONFIG SET takes it. */
+function rawValue(value: string | number | boolean): string {
+  return typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value);
+}
+
+/** As redis.conf takes it (strings quoted). */
+function formatValue(value: string | number | boolean): string {
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  if (typeof value === 'string') return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  return String(value);
+}
+
+async function logTail(ctx: EngineContext): Promise<string> {
+  const lines = await tailFile(ctx.paths.logFile, 5);
+  return lines.length ? `Last log lines:\n${lines.join('\n')}` : '';
+}

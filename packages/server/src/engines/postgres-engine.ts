@@ -1,0 +1,150 @@
+import type { ParameterSpec, Plan } from '@kumo/api';
+
+/** Plans for PostgreSQL: memory sets shared_buffers (¼) and effective_cache_size (¾). */
+export const POSTGRES_PLANS: Plan[] = [
+  {
+    name: 'small',
+    description: '256 MB memory, 50 connections',
+    memoryMB: 256,
+    maxConnections: 50,
+    maxStorageGB: 20,
+  },
+  {
+    name: 'medium',
+    description: '1 GB memory, 100 connections',
+    memoryMB: 1024,
+    maxConnections: 100,
+    maxStorageGB: 100,
+  },
+  {
+    name: 'large',
+    description: '4 GB memory, 200 connections',
+    memoryMB: 4096,
+    maxConnections: 200,
+    maxStorageGB: 500,
+  },
+];
+
+const ms = (
+  name: string,
+  description: string,
+  apply: 'reload' | 'restart' = 'reload',
+  min = 0,
+): ParameterSpec => ({
+  name,
+  type: 'integer',
+  description,
+  apply,
+  min,
+  max: 2_147_483_647,
+  unit: 'ms',
+});
+
+/** The PostgreSQL settings customers may change. Values use PostgreSQL's base units where noted. */
+export const POSTGRES_PARAMETERS: ParameterSpec[] = [
+  {
+    name: 'max_connections',
+    type: 'integer',
+    description: "Maximum concurrent connections (default: the plan's).",
+    apply: 'restart',
+    min: 5,
+    max: 5000,
+  },
+  {
+    name: 'shared_buffers',
+    type: 'integer',
+    description: "Shared buffer cache (default: ¼ of the plan's memory).",
+    apply: 'restart',
+    min: 16,
+    max: 65536,
+    unit: 'MB',
+  },
+  {
+    name: 'work_mem',
+    type: 'integer',
+    description: 'Memory per sort or hash operation.',
+    apply: 'reload',
+    min: 64,
+    max: 2_097_151,
+    unit: 'kB',
+  },
+  {
+    name: 'maintenance_work_mem',
+    type: 'integer',
+    description: 'Memory for VACUUM, CREATE INDEX and the like.',
+    apply: 'reload',
+    min: 1024,
+    max: 2_097_151,
+    unit: 'kB',
+  },
+  {
+    name: 'effective_cache_size',
+    type: 'integer',
+    description: "Planner's assumption of the cache size.",
+    apply: 'reload',
+    min: 1,
+    max: 1_048_576,
+    unit: 'MB',
+  },
+  ms('statement_timeout', 'Abort statements running longer than this (0 = never).'),
+  ms('lock_timeout', 'Abort statements waiting longer than this for a lock (0 = never).'),
+  ms(
+    'idle_in_transaction_session_timeout',
+    'End sessions idle inside a transaction longer than this (0 = never).',
+  ),
+  { ...ms('log_min_duration_statement', 'Log statements slower than this (-1 = off).'), min: -1 },
+  {
+    name: 'log_statement',
+    type: 'enum',
+    description: 'Which statements to log.',
+    apply: 'reload',
+    values: ['none', 'ddl', 'mod', 'all'],
+  },
+  { name: 'log_connections', type: 'boolean', description: 'Log each connection.', apply: 'reload' },
+  {
+    name: 'random_page_cost',
+    type: 'number',
+    description: "Planner's cost of a non-sequential page read.",
+    apply: 'reload',
+    min: 0,
+    max: 1000,
+  },
+  {
+    name: 'default_statistics_target',
+    type: 'integer',
+    description: 'Default statistics target for ANALYZE.',
+    apply: 'reload',
+    min: 1,
+    max: 10000,
+  },
+  {
+    name: 'max_parallel_workers_per_gather',
+    type: 'integer',
+    description: 'Parallel workers per query node.',
+    apply: 'reload',
+    min: 0,
+    max: 64,
+  },
+  {
+    name: 'max_worker_processes',
+    type: 'integer',
+    description: 'Background worker processes.',
+    apply: 'restart',
+    min: 1,
+    max: 256,
+  },
+  { name: 'jit', type: 'boolean', description: 'Allow JIT compilation.', apply: 'reload' },
+  {
+    name: 'track_io_timing',
+    type: 'boolean',
+    description: 'Collect I/O timing statistics.',
+    apply: 'reload',
+  },
+  {
+    name: 'timezone',
+    type: 'string',
+    description: 'Default time zone for sessions.',
+    apply: 'reload',
+    pattern: '^[A-Za-z0-9_+\\-/]{1,64}$',
+  },
+];

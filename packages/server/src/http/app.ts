@@ -1,0 +1,184 @@
+import { randomUUID } from 'node:crypto';
+import { KINDS, PROBLEM_TYPES } from '@kumo/api';
+import { bodyLimit } from 'hono/body-limit';
+import type pg from 'pg';
+import type { Authorizer } from '../auth/authorizer.js';
+import type { MembershipStore } from '../auth/membership-store.js';
+import type { TokenStore } from '../auth/token-store.js';
+import type { QuotaStore } from '../quotas/quota-store.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { ResourceService } from '../resources/resource-service.js';
+import { HttpProblem, problemResponse, toProblem } from './problem.js';
+import { registerAdminRoutes } from './admin-routes.js';
+import { registerIamRoutes } from './iam-routes.js';
+import { registerBackupRoutes } from './backup-routes.js';
+import { serveConsole } from './console-static.js';
+import type { BackupRunner } from '../agent/backup-runner.js';
+import { RateLimiter } from './rate-limiter.js';
+import { type DatabaseRouteDeps, registerDatabaseRoutes } from './database-routes.js';
+import { registerResourceRoutes } from './resource-routes.js';
+import { KumoRouter } from './router.js';
+import { registerSystemRoutes } from './system-routes.js';
+import type { WatchDeps } from './watch.js';
+
+export interface AppDeps extends WatchDeps, Omit<DatabaseRouteDeps, 'service' | 'pool'> {
+  pool: pg.Pool;
+  service: ResourceService;
+  tokens: TokenStore;
+  memberships: MembershipStore;
+  quotas: QuotaStore;
+  authorizer: Authorizer;
+  /** The local agent's backups (download); undefined without an object store. */
+  backups: BackupRunner | undefined;
+  metrics: Metrics;
+  logger: Logger;
+  /** The built web console; default: packages/console/dist. */
+  consoleDist?: string;
+  /** Largest accepted request body. */
+  bodyLimitBytes: number;
+  /** Requests per second per token (or per source address without one), and the burst allowed. */
+  rateLimit: { perSecond: number; burst: number };
+  version: string;
+}
+
+/** The HTTP API as a Hono app (served by @hono/node-server, or called in-process by tests via app.request). */
+export function createApp(deps: AppDeps): KumoRouter {
+  const router = new KumoRouter(deps.authorizer);
+  const { app } = router;
+
+  app.use('*', async (c, next) => {
+    const requestId = c.req.header('x-request-id')?.slice(0, 100) || randomUUID();
+    c.set('requestId', requestId);
+    c.set('logger', deps.logger.child({ requestId }));
+    c.header('x-request-id', requestId);
+    const started = performance.now();
+    await next();
+    const route = c.req.routePath;
+    const ms = performance.now() - started;
+    deps.metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    deps.metrics.httpDuration.observe({ method: c.req.method, route }, ms / 1000);
+    // Never headers, query strings or bodies: they may carry tokens and passwords.
+    c.get('logger').debug(
+      {
+        method: c.req.method,
+        route,
+        status: c.res.status,
+        ms: Math.round(ms * 10) / 10,
+        principal: c.get('principal')?.id,
+      },
+      'request',
+    );
+  });
+
+  // The web console: static files at / (everything outside the API).
+  app.use('*', serveConsole(deps.consoleDist));
+
+  app.use('*', async (c, next) => {
+    const header = c.req.header('authorization');
+    const token = header?.match(/^Bearer\s+(\S+)$/i)?.[1];
+    c.set('principal', token ? await deps.tokens.authenticate(token) : undefined);
+    c.set('reauthenticate', async () => (token ? await deps.tokens.authenticate(token) : undefined));
+    if (header && !c.get('principal')) {
+      throw new HttpProblem(
+        401,
+        PROBLEM_TYPES.unauthenticated,
+        'Unauthenticated',
+        'The bearer token is unknown, expired or revoked. Use a valid token (`kumo up` writes the admin token to <data-dir>/admin-token).',
+      );
+    }
+    await next();
+  });
+
+  const limiter = new RateLimiter(deps.rateLimit.perSecond, deps.rateLimit.burst);
+  app.use('/v1/*', async (c, next) => {
+    const principal = c.get('principal');
+    const key = principal ? `token:${principal.tokenId}` : `source:${sourceAddress(c) ?? 'unknown'}`;
+    const verdict = limiter.take(key);
+    if (!verdict.ok) {
+      throw new HttpProblem(
+        429,
+        PROBLEM_TYPES.rateLimited,
+        'Too many requests',
+        `Slow down: at most ${deps.rateLimit.perSecond} requests per second per token. Retry after ${verdict.retryAfterSeconds}s.`,
+        { 'retry-after': String(verdict.retryAfterSeconds) },
+      );
+    }
+    await next();
+  });
+
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: deps.bodyLimitBytes,
+      onError: () => {
+        throw new HttpProblem(
+          413,
+          PROBLEM_TYPES.payloadTooLarge,
+          'Payload too large',
+          `The request body is larger than ${deps.bodyLimitBytes} bytes. Send less.`,
+        );
+      },
+    }),
+  );
+
+  app.use('/v1/*', async (c, next) => {
+    const hasBody =
+      Number(c.req.header('content-length') ?? 0) > 0 || c.req.header('transfer-encoding') !== undefined;
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && hasBody) {
+      const type = c.req.header('content-type') ?? '';
+      if (!/^application\/(merge-patch\+)?json\b/i.test(type)) {
+        throw new HttpProblem(
+          415,
+          PROBLEM_TYPES.unsupportedMediaType,
+          'Unsupported media type',
+          'Send the body as JSON with "Content-Type: application/json" (or application/merge-patch+json for PATCH).',
+        );
+      }
+    }
+    await next();
+  });
+
+  registerSystemRoutes(router, deps);
+  for (const def of KINDS) registerResourceRoutes(router, def, deps.service, deps, deps.authorizer);
+  registerDatabaseRoutes(router, deps);
+  registerAdminRoutes(router, deps);
+  registerIamRoutes(router, deps);
+  registerBackupRoutes(router, deps);
+
+  app.doc31('/v1/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Kumo API',
+      version: deps.version,
+      description: 'The Kumo control-plane API. See docs/api.md for the conventions.',
+    },
+    security: [{ bearer: [] }],
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  router.table.push({ method: 'GET', path: '/v1/openapi.json', access: { public: true } });
+
+  app.notFound((c) =>
+    problemResponse({
+      type: PROBLEM_TYPES.notFound,
+      title: 'Not found',
+      status: 404,
+      detail: `No route for ${c.req.method} ${c.req.path}. The API is described at /v1/openapi.json.`,
+      requestId: c.get('requestId'),
+    }),
+  );
+  app.onError((err, c) => {
+    const problem = toProblem(err, c.get('requestId'));
+    if (problem.status >= 500) c.get('logger')?.error({ err }, 'request failed');
+    return problemResponse(problem, {
+      ...(problem.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+      ...(err instanceof HttpProblem ? err.headers : {}),
+    });
+  });
+  return router;
+}
+
+function sourceAddress(c: { env: unknown }): string | undefined {
+  return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket
+    ?.remoteAddress;
+}

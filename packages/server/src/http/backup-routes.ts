@@ -1,0 +1,165 @@
+import { Readable } from 'node:stream';
+import {
+  type Resource,
+  backupKind,
+  databaseKind,
+  nameSchema,
+  problemSchema,
+  resourceSchema,
+} from '@kumo/api';
+import type pg from 'pg';
+import { z } from 'zod';
+import type { BackupRunner } from '../agent/backup-runner.js';
+import { ConflictError, ValidationError } from '../errors.js';
+import type { ResourceService } from '../resources/resource-service.js';
+import { recordAudit } from '../store/audit-log.js';
+import { writeContext } from './request-context.js';
+import { type AppContext, type KumoRouter, validated } from './router.js';
+
+export interface BackupRouteDeps {
+  service: ResourceService;
+  pool: pg.Pool;
+  /** The local agent's backup runner (single node); undefined when backups are off. */
+  backups: BackupRunner | undefined;
+}
+
+const params = z.object({ project: nameSchema, name: nameSchema });
+const problem = { content: { 'application/problem+json': { schema: problemSchema } } };
+const problems = {
+  404: { description: 'Not found', ...problem },
+  409: { description: 'Not possible now', ...problem },
+};
+
+/** Verify and download backups; restore a database in place. */
+export function registerBackupRoutes(router: KumoRouter, deps: BackupRouteDeps): void {
+  const backupKey = (c: AppContext) => {
+    const p = validated<{ project: string; name: string }>(c, 'param');
+    return { kind: 'Backup', project: p.project, name: p.name };
+  };
+  const succeeded = async (c: AppContext): Promise<Resource> => {
+    const backup = await deps.service.get(backupKind, backupKey(c));
+    if (backup.status.phase !== 'Succeeded') {
+      throw new ConflictError(
+        `Backup "${backup.metadata.name}" is ${backup.status.phase ?? 'Pending'}; only a Succeeded backup can be used.`,
+      );
+    }
+    return backup;
+  };
+
+  router.add({
+    method: 'post',
+    path: '/v1/projects/{project}/backups/{name}/verify',
+    tags: ['Backup'],
+    summary: 'Verify a backup: restore it into a scratch instance and compare the data',
+    description:
+      'Answers 202 at once; status.verification follows (Running → Passed | Failed) with the restore duration.',
+    access: { permission: 'resources.write', in: { projectParam: 'project' } },
+    request: { params },
+    responses: {
+      202: {
+        description: 'Verification requested',
+        content: { 'application/json': { schema: resourceSchema(backupKind) } },
+      },
+      ...problems,
+    },
+    handler: async (c) => {
+      await succeeded(c);
+      const patched = await deps.service.patch(
+        backupKind,
+        backupKey(c),
+        { spec: { verifyRequestedAt: new Date().toISOString() } },
+        writeContext(c),
+      );
+      return c.json(patched, 202);
+    },
+  });
+
+  router.add({
+    method: 'get',
+    path: '/v1/projects/{project}/backups/{name}/download',
+    tags: ['Backup'],
+    summary: "Download a backup's dump (pg_dump custom format, or a Redis RDB file)",
+    description:
+      'The dump holds all the data: it needs the permission to read credentials. Every download is audited.',
+    access: { permission: 'credentials.read', in: { projectParam: 'project' } },
+    request: { params },
+    responses: {
+      200: { description: 'The dump', content: { 'application/octet-stream': { schema: z.string() } } },
+      ...problems,
+    },
+    handler: async (c) => {
+      const backup = await succeeded(c);
+      if (!deps.backups) throw new ConflictError('Backups are not available on this Kumo.');
+      const body = await deps.backups.open(backup);
+      await recordAudit(deps.pool, writeContext(c), {
+        action: 'download-backup',
+        kind: 'Backup',
+        project: backup.metadata.project ?? '',
+        name: backup.metadata.name,
+      });
+      const object = (backup.status as { object: { size: number; format: string } }).object;
+      const ext = object.format.includes('redis') ? 'rdb' : 'dump';
+      return new Response(Readable.toWeb(body) as ReadableStream, {
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': String(object.size),
+          'content-disposition': `attachment; filename="${backup.metadata.name}.${ext}"`,
+        },
+      });
+    },
+  });
+
+  const restoreBody = z
+    .strictObject({
+      backup: nameSchema.meta({ description: 'A Succeeded backup of this database (or of one like it).' }),
+    })
+    .meta({ id: 'RestoreInPlace' });
+  router.add({
+    method: 'post',
+    path: '/v1/projects/{project}/databases/{name}/restore',
+    tags: ['Database'],
+    summary: 'Restore a backup INTO this database, replacing its data (a safety backup is taken first)',
+    description:
+      'To restore without touching this database, create a new one with spec.restoreFrom instead. Answers 202; status.restore follows.',
+    access: { permission: 'resources.write', in: { projectParam: 'project' } },
+    request: { params, body: { content: { 'application/json': { schema: restoreBody } }, required: true } },
+    responses: {
+      202: {
+        description: 'Restore requested',
+        content: { 'application/json': { schema: resourceSchema(databaseKind) } },
+      },
+      ...problems,
+    },
+    handler: async (c) => {
+      const p = validated<{ project: string; name: string }>(c, 'param');
+      const { backup: name } = validated<z.infer<typeof restoreBody>>(c, 'json');
+      const db = await deps.service.get(databaseKind, { kind: 'Database', project: p.project, name: p.name });
+      const backup = await deps.service
+        .get(backupKind, { kind: 'Backup', project: p.project, name })
+        .catch(() => {
+          throw new ValidationError(`backup: no backup "${name}" in project ${p.project}.`, [
+            { field: 'backup', message: `no backup "${name}" in project ${p.project}` },
+          ]);
+        });
+      const b = backup.status as { phase?: string; engine?: string; version?: string };
+      const d = db.spec as { engine: string; version: string };
+      if (b.phase !== 'Succeeded')
+        throw new ConflictError(
+          `Backup "${name}" is ${b.phase ?? 'Pending'}; only a Succeeded backup can be restored.`,
+        );
+      if (b.engine !== d.engine || b.version !== d.version) {
+        throw new ValidationError(
+          `backup: "${name}" is of ${b.engine} ${b.version}; this database is ${d.engine} ${d.version}.`,
+          [{ field: 'backup', message: `is of ${b.engine} ${b.version}, not ${d.engine} ${d.version}` }],
+        );
+      }
+      const patched = await deps.service.patch(
+        databaseKind,
+        { kind: 'Database', project: p.project, name: p.name },
+        { spec: { restoreInPlace: { backup: name, requestedAt: new Date().toISOString() } } },
+        writeContext(c),
+      );
+      return c.json(patched, 202);
+    },
+  });
+}

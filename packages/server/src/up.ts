@@ -1,0 +1,46 @@
+import { type UpOptions, resolveConfig } from './config.js';
+import { KumoError } from './errors.js';
+import { Kumo } from './kumo.js';
+import { createLogger } from './logger.js';
+
+/**
+ * `kumo up`: starts Kumo in the foreground and prints where it is. Ctrl-C (SIGINT) or SIGTERM stops
+ * it cleanly. Returns the process exit code: 0 after a clean stop, 2 when it could not start.
+ */
+export async function runUp(
+  options: UpOptions,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<number> {
+  let kumo: Kumo;
+  try {
+    const config = resolveConfig(options, env);
+    const logger = createLogger(config.logLevel);
+    kumo = await Kumo.start(config, logger);
+    const { token, file, created } = kumo.adminToken;
+    console.log(`Kumo is up.`);
+    console.log(`  API:         ${kumo.url}`);
+    console.log(`  OpenAPI:     ${kumo.url}/v1/openapi.json`);
+    console.log(`  Data:        ${config.dataDir}`);
+    if (token) console.log(`  Admin token: ${token}${created ? ' (new)' : ''}`);
+    console.log(
+      `  Token file:  ${file}${token ? '' : ' (missing: the admin token was created earlier; its file was removed)'}`,
+    );
+    console.log(`Press Ctrl-C to stop.`);
+  } catch (err) {
+    if (err instanceof KumoError) {
+      console.error(`kumo up: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  // A terminal's Ctrl-C reaches every process of the group (npm, sh, node), so the same stop request
+  // can arrive more than once: later signals are ignored while the first one shuts down cleanly.
+  await new Promise<void>((resolve) => {
+    process.on('SIGINT', resolve);
+    process.on('SIGTERM', resolve);
+  });
+  console.log('Stopping Kumo…');
+  await kumo.stop();
+  console.log('Kumo stopped.');
+  return 0;
+}

@@ -1,0 +1,1 @@
+export const KUMO_VERSION = '0.1.0';

@@ -1,0 +1,390 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { format, resolveConfig } from 'prettier';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Command } from 'commander';
+import { cliMarkdown, walk } from '../../packages/cli/src/commands/meta.js';
+import { processRuntime } from '../../packages/cli/src/core/runtime.js';
+import { buildProgram } from '../../packages/cli/src/program.js';
+import { type TestKumo, startTestKumo } from '../../packages/server/src/testing/test-kumo.js';
+
+// The real `kumo` command, as a subprocess, against a real running Kumo.
+const KUMO = join(import.meta.dirname, '../../packages/cli/bin/kumo.js');
+let t: TestKumo;
+let home: string;
+
+beforeAll(async () => {
+  t = await startTestKumo(inject('pg'));
+  home = await mkdtemp(join(tmpdir(), 'kumo-cli-'));
+});
+afterAll(async () => {
+  await t?.stop();
+  await rm(home, { recursive: true, force: true });
+});
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function kumo(
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [KUMO, ...args], {
+      env: { PATH: process.env.PATH!, HOME: home, KUMO_CONFIG: join(home, 'config.json'), ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.end(options.stdin ?? '');
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('kumo CLI', () => {
+  it('logs in, saving a context only it can read, and lists contexts', async () => {
+    const bad = await kumo(['login', '--url', t.url, '--token', 'kumo_wrong']);
+    expect(bad.code).toBe(6);
+    const res = await kumo([
+      'login',
+      '--url',
+      t.url,
+      '--token',
+      t.token,
+      '--name',
+      'test',
+      '--default-project',
+      'shop',
+    ]);
+    expect(res.code).toBe(0);
+    expect((await stat(join(home, 'config.json'))).mode & 0o777).toBe(0o600);
+    const list = await kumo(['context', 'list']);
+    expect(list.stdout).toMatch(/\*\s+test\s+http:\/\/127\.0\.0\.1:\d+\s+shop/);
+    expect((await kumo(['org', 'create', 'acme', '--wait'])).stdout).toBe('org/acme created\n');
+    expect((await kumo(['project', 'create', 'shop', '--org', 'acme', '--wait'])).code).toBe(0);
+  });
+
+  it('creates a database with --wait, shows its credentials and connects to it with psql', async () => {
+    const created = await kumo([
+      'db',
+      'create',
+      'orders',
+      '--engine',
+      'postgres',
+      '--acl',
+      '127.0.0.1/32=tests',
+      '--wait',
+    ]);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toBe('db/orders created\n');
+    expect(created.stderr).toContain('db/orders: Ready'); // progress, plain lines when not on a terminal
+    const creds = JSON.parse((await kumo(['db', 'credentials', 'orders', '-o', 'json'])).stdout);
+    expect(creds).toMatchObject({ username: 'orders', database: 'orders', host: '127.0.0.1' });
+    const query = await kumo(['db', 'connect', 'orders', '--', '-tAc', 'select 40 + 2']);
+    expect(query.code).toBe(0);
+    expect(query.stdout.trim()).toBe('42');
+    const list = await kumo(['db', 'list']);
+    expect(list.stdout).toMatch(/orders\s+shop\s+Ready\s+postgres/);
+    expect((await kumo(['events', 'db', 'orders'])).stdout).toContain('Started');
+  });
+
+  it('updates with a dry run first, then for real, and stops and starts with --wait', async () => {
+    const dry = await kumo(['db', 'update', 'orders', '--param', 'max_connections=60', '--dry-run']);
+    expect(dry.stdout).toContain('would restart the server');
+    const real = await kumo([
+      'db',
+      'update',
+      'orders',
+      '--param',
+      'work_mem=8192',
+      '--add-acl',
+      '127.0.0.2/32',
+      '--wait',
+    ]);
+    expect(real.code).toBe(0);
+    const db = JSON.parse((await kumo(['db', 'get', 'orders', '-o', 'json'])).stdout);
+    expect(db.spec.parameters).toEqual({ work_mem: 8192 });
+    expect(db.spec.acl.map((a: { cidr: string }) => a.cidr)).toEqual(['127.0.0.1/32', '127.0.0.2/32']);
+    expect((await kumo(['db', 'stop', 'orders', '--wait'])).code).toBe(0);
+    expect(JSON.parse((await kumo(['db', 'get', 'orders', '-o', 'json'])).stdout).status.phase).toBe(
+      'Stopped',
+    );
+    expect((await kumo(['db', 'start', 'orders', '--wait'])).code).toBe(0);
+  });
+
+  it('applies, diffs and deletes a multi-resource YAML file, and round-trips get -o yaml through apply', async () => {
+    const file = join(home, 'cafe.yaml');
+    await writeFile(
+      file,
+      [
+        'kind: Project',
+        'metadata: { name: cafe }',
+        'spec: { org: acme }',
+        '---',
+        'kind: Database',
+        'metadata: { name: sessions, project: cafe, labels: { tier: cache } }',
+        'spec: { engine: redis, version: "7", plan: small, acl: [{ cidr: 127.0.0.2/32 }] }',
+        '',
+      ].join('\n'),
+    );
+    const before = await kumo(['diff', '-f', file]);
+    expect(before.code).toBe(1);
+    expect(before.stdout).toContain('+  engine: redis');
+    const applied = await kumo(['apply', '-f', file, '--wait']);
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toBe('project/cafe created\ndb/sessions created\n');
+    expect((await kumo(['diff', '-f', file])).code).toBe(0);
+    expect((await kumo(['apply', '-f', file])).stdout).toBe(
+      'project/cafe unchanged\ndb/sessions unchanged\n',
+    );
+
+    const yaml = (await kumo(['get', 'db', 'sessions', '-p', 'cafe', '-o', 'yaml'])).stdout;
+    expect((await kumo(['apply', '-f', '-'], { stdin: yaml })).stdout).toBe('db/sessions unchanged\n');
+    const changed = yaml.replace('plan: small', 'plan: medium');
+    const diff = await kumo(['diff', '-f', '-'], { stdin: changed });
+    expect(diff.code).toBe(1);
+    expect(diff.stdout).toMatch(/-\s+plan: small\n\+\s+plan: medium/);
+
+    const deleted = await kumo(['delete', '-f', file]);
+    expect(deleted.stdout).toBe('db/sessions deleted\nproject/cafe deleted\n');
+  });
+
+  it('renders API problems readably with the documented exit codes', async () => {
+    const conflict = await kumo(['db', 'create', 'orders', '--engine', 'postgres']);
+    expect(conflict.code).toBe(4);
+    expect(conflict.stderr).toContain('Already exists (409)');
+    const stale = await kumo(['db', 'update', 'orders', '--plan', 'medium', '--if-match', '1']);
+    expect(stale.code).toBe(4);
+    expect(stale.stderr).toContain('Precondition failed (412)');
+    const invalid = await kumo(['db', 'update', 'orders', '--param', 'work_mem=1']);
+    expect(invalid.code).toBe(5);
+    expect(invalid.stderr).toContain('spec.parameters.work_mem: must be at least 64 kB');
+    const missing = await kumo(['db', 'get', 'nope']);
+    expect(missing.code).toBe(3);
+    const unreachable = await kumo(['db', 'list'], { env: { KUMO_URL: 'http://127.0.0.1:1' } });
+    expect(unreachable.code).toBe(7);
+    expect(unreachable.stderr).toContain('Cannot reach Kumo at http://127.0.0.1:1');
+    const badToken = await kumo(['db', 'list'], { env: { KUMO_TOKEN: 'kumo_bad' } });
+    expect(badToken.code).toBe(6);
+    const timeout = await kumo(['db', 'create', 'slow', '--engine', 'postgres', '--wait', '--timeout', '0s']);
+    expect(timeout.code).toBe(8);
+    expect(timeout.stderr).toContain('Gave up waiting for db/slow');
+    const usage = await kumo(['db', 'create']);
+    expect(usage.code).toBe(2);
+    const unconfirmed = await kumo(['db', 'delete', 'orders']);
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toContain('Pass --yes');
+    for (const r of [conflict, stale, invalid, missing, unreachable, badToken, timeout, usage])
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect((await kumo(['db', 'delete', 'orders', '--yes', '--wait'])).code).toBe(0);
+    expect((await kumo(['db', 'delete', 'slow', '--yes'])).code).toBe(0);
+  });
+
+  it('creates, lists and revokes API tokens, and shows the audit log', async () => {
+    const created = await kumo(['token', 'create', 'ci', '--expires-in-days', '7']);
+    expect(created.code).toBe(0);
+    const secret = created.stdout.trim();
+    expect(secret).toMatch(/^kumo_/);
+    expect(created.stderr).toContain('not shown again');
+    const asCi = { env: { KUMO_TOKEN: secret } };
+    expect((await kumo(['get', 'orgs'], asCi)).code).toBe(0);
+    const list = JSON.parse((await kumo(['token', 'list', '-o', 'json'])).stdout);
+    const ci = list.find((x: { name: string }) => x.name === 'ci');
+    expect(ci.revokedAt).toBeNull();
+    expect((await kumo(['token', 'revoke', ci.id])).stdout).toBe(`token/${ci.id} revoked\n`);
+    expect((await kumo(['get', 'orgs'], asCi)).code).toBe(6);
+
+    const audit = await kumo(['audit', '--kind', 'Database', '--name', 'orders']);
+    expect(audit.stdout).toMatch(/operator:admin\s+read-credentials\s+Database shop\/orders\s+success/);
+    expect(audit.stdout).toMatch(/operator:admin\s+create\s+Database shop\/orders/);
+  });
+
+  it('onboards a customer: user, membership, their token, roles enforced, quotas with their own exit code', async () => {
+    expect((await kumo(['org', 'create', 'initech'])).code).toBe(0);
+    expect((await kumo(['project', 'create', 'tps', '--org', 'initech'])).code).toBe(0);
+    expect((await kumo(['user', 'create', 'peter', '--email', 'peter@initech.example'])).code).toBe(0);
+    expect((await kumo(['member', 'set', 'peter', '--org', 'initech', '--role', 'developer'])).stdout).toBe(
+      'peter is developer of org initech\n',
+    );
+    const handed = await kumo(['token', 'create', 'first', '--user', 'peter']);
+    expect(handed.code).toBe(0);
+    const peter = { env: { KUMO_TOKEN: handed.stdout.trim() } };
+
+    expect((await kumo(['whoami'], peter)).stdout).toMatch(/user:peter[\s\S]*initech\s+developer\s+all/);
+    expect((await kumo(['get', 'orgs', '-o', 'json'], peter)).stdout).not.toContain('"acme"');
+    const members = await kumo(['member', 'list', '--org', 'initech'], peter);
+    expect(members.stdout).toMatch(/peter\s+developer\s+all/);
+    const promote = await kumo(['member', 'set', 'peter', '--org', 'initech', '--role', 'admin'], peter);
+    expect(promote.code).toBe(6);
+    expect(promote.stderr).toContain('members.manage');
+    expect((await kumo(['get', 'project', 'shop'], peter)).code).toBe(3);
+
+    expect((await kumo(['quota', 'set', '--org', 'initech', '--databases', '0'], peter)).code).toBe(6);
+    const set = await kumo(['quota', 'set', '--org', 'initech', '--databases', '0']);
+    expect(set.stdout).toMatch(/databases\s+0\s+0\s+0/);
+    const over = await kumo(
+      ['db', 'create', 'x', '-p', 'tps', '--engine', 'redis', '--version', '7', '--plan', 'small'],
+      peter,
+    );
+    expect(over.code).toBe(10);
+    expect(over.stderr).toContain('quota: org initech databases: limit 0, used 0, 0 left');
+    expect((await kumo(['quota', 'get', '-p', 'tps'], peter)).stdout).toMatch(/databases\s+none\s+0/);
+
+    const audit = await kumo(['audit', '--org', 'initech', '--actor', 'operator:admin']);
+    expect(audit.stdout).toMatch(/add-member\s+Member peter/);
+  });
+
+  it('backs up, verifies, downloads, forks and restores in place, each with --wait', async () => {
+    const schedule = [
+      '--backup-schedule',
+      '0 3 * * *',
+      '--backup-timezone',
+      'Europe/Berlin',
+      '--backup-keep',
+      '3',
+    ];
+    expect(
+      (
+        await kumo([
+          'db',
+          'create',
+          'ledger',
+          '--engine',
+          'postgres',
+          '--acl',
+          '127.0.0.1/32',
+          ...schedule,
+          '--wait',
+        ])
+      ).code,
+    ).toBe(0);
+    const policy = JSON.parse((await kumo(['db', 'get', 'ledger', '-o', 'json'])).stdout).spec.backupPolicy;
+    expect(policy).toEqual({ schedule: '0 3 * * *', timezone: 'Europe/Berlin', keepLast: 3 });
+    await kumo([
+      'db',
+      'connect',
+      'ledger',
+      '--',
+      '-c',
+      'CREATE TABLE t AS SELECT generate_series(1, 100) AS n',
+    ]);
+
+    const made = await kumo(['backup', 'create', 'ledger-1', '--db', 'ledger', '--wait']);
+    expect(made.code).toBe(0);
+    expect(made.stdout).toBe('backup/ledger-1 created\n');
+    expect((await kumo(['backup', 'list'])).stdout).toMatch(
+      /ledger-1\s+shop\s+Succeeded\s+db ledger\s+[\d.]+ KiB/,
+    );
+    const verified = await kumo(['backup', 'verify', 'ledger-1', '--wait']);
+    expect(verified.stdout).toMatch(/verification Passed: restored in \d+ ms/);
+
+    const file = join(home, 'ledger-1.dump');
+    expect((await kumo(['backup', 'download', 'ledger-1', '-f', file])).code).toBe(0);
+    expect((await readFile(file)).subarray(0, 5).toString()).toBe('PGDMP');
+
+    expect(
+      (
+        await kumo([
+          'db',
+          'create',
+          'ledger-copy',
+          '--engine',
+          'postgres',
+          '--from-backup',
+          'ledger-1',
+          '--acl',
+          '127.0.0.1/32',
+          '--wait',
+        ])
+      ).code,
+    ).toBe(0);
+    const copied = await kumo(['db', 'connect', 'ledger-copy', '--', '-tAc', 'select count(*) from t']);
+    expect(copied.stdout.trim()).toBe('100');
+
+    await kumo(['db', 'connect', 'ledger', '--', '-c', 'DELETE FROM t']);
+    expect((await kumo(['db', 'restore', 'ledger', '--from-backup', 'ledger-1'])).code).toBe(2); // needs --yes
+    const restored = await kumo(['db', 'restore', 'ledger', '--from-backup', 'ledger-1', '--yes', '--wait']);
+    expect(restored.code).toBe(0);
+    expect(restored.stdout).toMatch(
+      /restored from ledger-1 in \d+ ms \(the data before is in backup ledger-safety-\d+\)/,
+    );
+    expect(
+      (await kumo(['db', 'connect', 'ledger', '--', '-tAc', 'select count(*) from t'])).stdout.trim(),
+    ).toBe('100');
+
+    const failing = await kumo(['backup', 'create', '--db', 'no-such-db', '--wait']);
+    expect(failing.code).toBe(5); // refused at admission: the database does not exist
+    expect(failing.stderr).toContain('spec.database');
+  });
+
+  it('works from the environment alone, for scripts and CI', async () => {
+    const res = await kumo(['get', 'orgs', '-o', 'json'], {
+      env: { KUMO_URL: t.url, KUMO_TOKEN: t.token, KUMO_CONFIG: join(home, 'none.json') },
+    });
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout).map((o: { metadata: { name: string } }) => o.metadata.name)).toContain(
+      'acme',
+    );
+  });
+
+  it('has help with examples on commands, and bash and zsh completion', async () => {
+    const help = await kumo(['db', 'create', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Examples:');
+    const bash = await kumo(['completion', 'bash']);
+    expect(bash.stdout).toContain('complete -F _kumo kumo');
+    expect(bash.stdout).toContain(
+      '"db") words="list get delete label create update stop start credentials connect logs',
+    );
+    expect((await kumo(['completion', 'zsh'])).stdout).toContain('bashcompinit');
+  });
+});
+
+describe('kumo CLI documentation and footprint', () => {
+  it('shows examples in the help of every command', () => {
+    const program = buildProgram(processRuntime());
+    const without = walk(program)
+      .filter(([, cmd]) => cmd.commands.length === 0)
+      .filter(([, cmd]) => !cmd.helpInformation().includes('Example') && !helpText(cmd).includes('Example'))
+      .map(([path]) => path.join(' '));
+    expect(without).toEqual([]);
+  });
+
+  it('docs/cli.md is what the command definitions generate (run `npm run docs:cli`)', async () => {
+    const file = join(import.meta.dirname, '../../docs/cli.md');
+    const generated = await format(cliMarkdown(buildProgram(processRuntime())), {
+      ...(await resolveConfig(file)),
+      parser: 'markdown',
+    });
+    expect(await readFile(file, 'utf8')).toBe(generated);
+  });
+
+  it('does not pull in the server: its dependencies are the API contract and a few small libraries', async () => {
+    const pkg = JSON.parse(
+      await readFile(join(import.meta.dirname, '../../packages/cli/package.json'), 'utf8'),
+    );
+    expect(Object.keys(pkg.dependencies).sort()).toEqual([
+      '@kumo/api',
+      'commander',
+      'diff',
+      'eventsource-parser',
+      'tsx',
+      'yaml',
+    ]);
+    expect(pkg.peerDependenciesMeta['@kumo/server'].optional).toBe(true); // only `kumo up` loads it
+  });
+});
+
+function helpText(cmd: Command): string {
+  let text = '';
+  cmd.configureOutput({ writeOut: (s) => (text += s), writeErr: (s) => (text += s) });
+  cmd.outputHelp();
+  return text;
+}

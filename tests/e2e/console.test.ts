@@ -1,0 +1,264 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  type DatabaseTestKumo,
+  startKumoWithProject,
+} from '../../packages/server/src/testing/database-helpers.js';
+import { createTestDatabase } from '../../packages/server/src/testing/test-postgres.js';
+
+// The web console in a real Chromium (Debian's), against a real Kumo with real databases.
+const ROOT = join(import.meta.dirname, '../..');
+const SHOTS = join(ROOT, 'artifacts', 'console');
+let t: DatabaseTestKumo;
+let browser: Browser;
+let page: Page;
+const problems: string[] = [];
+
+beforeAll(async () => {
+  await build({ configFile: join(ROOT, 'packages/console/vite.config.ts'), logLevel: 'error' });
+  await mkdir(SHOTS, { recursive: true });
+  t = await startKumoWithProject(inject('pg'), 'shop');
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+  await t?.stop();
+});
+
+const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+// Generous: databases are really provisioned, and CI machines are shared.
+describe('the web console', { timeout: 150_000 }, () => {
+  it('signs in with a token kept in sessionStorage only, and shows the project', async () => {
+    await page.goto(t.url);
+    await shot('sign-in');
+    await page.getByLabel('API token').fill('kumo_wrong_token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/unknown, expired or revoked/);
+    await page.getByLabel('API token').fill(t.token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('No databases in shop yet.').waitFor();
+    expect(await page.getByLabel('Organisation').inputValue()).toBe('acme');
+    expect(await page.getByLabel('Project').inputValue()).toBe('shop');
+    const stored = await page.evaluate(() => {
+      const w = globalThis as any; // runs in the page
+      return { session: w.sessionStorage.length, local: w.localStorage.length };
+    });
+    expect(stored).toEqual({ session: 1, local: 0 });
+    await shot('databases-empty');
+  });
+
+  it('creates a database through the form, shows API errors next to their field, and turns Ready live', async () => {
+    await page.getByRole('link', { name: 'Create database' }).click();
+    await page.getByLabel('Name').fill('web');
+    await page.getByLabel('Storage (GB)').fill('99999');
+    await page.getByLabel('Allow network (CIDR, optional)').fill('127.0.0.1/32');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const storageError = page.locator('#db-storage-error');
+    await storageError.waitFor();
+    expect(await storageError.textContent()).toMatch(/at most|too big|plan/i);
+    await shot('create-error');
+    await page.getByLabel('Storage (GB)').fill('1');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(/#\/p\/shop\/databases\/web$/);
+    // First the server side (provisioning may be slow on a loaded machine), then the page, which
+    // must follow by itself: a failure here says which of the two did not get there.
+    await expect
+      .poll(
+        async () => ((await (await t.request('/v1/projects/shop/databases/web')).json()) as any).status.phase,
+        {
+          timeout: 90_000,
+        },
+      )
+      .toBe('Ready');
+    await page.locator('h1 .phase', { hasText: 'Ready' }).waitFor({ timeout: 15_000 });
+    await shot('database-detail');
+  }, 150_000);
+
+  it('shows a database created elsewhere (the API, as the CLI would) appear and turn Ready without a reload', async () => {
+    await page.getByRole('link', { name: 'Databases' }).click();
+    await page.locator('tr[data-name="web"]').waitFor();
+    await t.request('/v1/projects/shop/databases', {
+      method: 'POST',
+      json: { metadata: { name: 'from-cli' }, spec: { engine: 'redis', version: '7', plan: 'small' } },
+    });
+    const row = page.locator('tr[data-name="from-cli"]');
+    await row.waitFor({ timeout: 30_000 });
+    await row.locator('.phase', { hasText: 'Ready' }).waitFor({ timeout: 60_000 });
+    await shot('databases-live');
+  });
+
+  it('adds an ACL entry and shows it applied; says before saving that a parameter change restarts', async () => {
+    await page.getByRole('link', { name: 'web' }).click();
+    await page.getByLabel('CIDR').fill('10.1.2.0/24');
+    await page.getByLabel('Description').fill('office');
+    await page.getByRole('button', { name: 'Add' }).click();
+    await page.getByRole('list', { name: 'Access list' }).getByText('10.1.2.0/24').waitFor();
+    await page.getByRole('heading', { name: /Access list applied/ }).waitFor({ timeout: 30_000 });
+    const acl = ((await (await t.request('/v1/projects/shop/databases/web')).json()) as any).spec.acl;
+    expect(acl.map((e: any) => e.cidr)).toEqual(['127.0.0.1/32', '10.1.2.0/24']);
+    expect(await page.locator('tr[data-condition="AclApplied"] td').nth(1).textContent()).toBe('True');
+
+    await page.getByLabel('Parameter', { exact: true }).fill('max_connections');
+    await page.getByLabel('Value (empty: default)').fill('150');
+    await page.getByRole('button', { name: 'Check' }).click();
+    await page.getByRole('status').getByText('Saving will restart the server.').waitFor();
+    await page.getByLabel('Value (empty: default)').fill('9999999');
+    await page.getByRole('button', { name: 'Check' }).click();
+    await page.locator('#param-value-error').waitFor();
+    await page.getByRole('button', { name: 'Show credentials' }).click();
+    expect(await page.getByLabel('Connection URI').textContent()).toMatch(/^postgresql:\/\/web:/);
+    await shot('database-acl');
+  });
+
+  it('deletes only after the name is typed, and works at a phone width', async () => {
+    const button = page.getByRole('button', { name: 'Delete web' });
+    expect(await button.isDisabled()).toBe(true);
+    await page.getByLabel('Type "web" to delete it and all its data').fill('web');
+    await button.click();
+    await page.waitForURL(/#\/p\/shop\/databases$/);
+    await expect
+      .poll(async () => (await t.request('/v1/projects/shop/databases/web')).status, { timeout: 30_000 })
+      .toBe(404);
+    await page.locator('tr[data-name="web"]').waitFor({ state: 'detached', timeout: 30_000 });
+
+    await page.setViewportSize({ width: 375, height: 800 });
+    await shot('databases-phone');
+    const overflow = await page.evaluate(() => {
+      const w = globalThis as any; // runs in the page
+      return w.document.documentElement.scrollWidth - w.innerWidth;
+    });
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it('backs up, verifies and restores into a new database from the Backups page', async () => {
+    await page.getByRole('link', { name: 'Backups' }).click();
+    await page.getByText('No backups yet.').waitFor();
+    await page.getByLabel('Database').selectOption('from-cli');
+    await page.getByRole('button', { name: 'Back up now' }).click();
+    const row = page.locator('tbody tr').first();
+    await row.locator('.phase', { hasText: 'Succeeded' }).waitFor({ timeout: 60_000 });
+    await row.getByRole('button', { name: 'Verify' }).click();
+    await row.getByText('verification Passed').waitFor({ timeout: 60_000 });
+    page.once('dialog', (d) => void d.accept('from-backup'));
+    await row.getByRole('button', { name: 'Restore into new' }).click();
+    await shot('backups');
+    await expect
+      .poll(
+        async () =>
+          ((await (await t.request('/v1/projects/shop/databases/from-backup')).json()) as any).status?.phase,
+        {
+          timeout: 60_000,
+        },
+      )
+      .toBe('Ready');
+    const restored = ((await (await t.request('/v1/projects/shop/databases/from-backup')).json()) as any)
+      .status.restore;
+    expect(restored).toMatchObject({ mode: 'fork', state: 'Succeeded' });
+  });
+
+  it('offers credentials only to roles that may read them', async () => {
+    await t.request('/v1/users', { method: 'POST', json: { name: 'vera' } });
+    await t.request('/v1/orgs/acme/members/vera', { method: 'PUT', json: { role: 'viewer' } });
+    const made = (await (
+      await t.request('/v1/tokens', { method: 'POST', json: { name: 'c', user: 'vera' } })
+    ).json()) as any;
+    const viewer = await browser.newPage();
+    await viewer.goto(t.url);
+    await viewer.getByLabel('API token').fill(made.token);
+    await viewer.getByRole('button', { name: 'Sign in' }).click();
+    await viewer.getByRole('link', { name: 'from-cli' }).click();
+    await viewer.getByText('Your role cannot see credentials.').waitFor();
+    expect(await viewer.getByRole('button', { name: 'Show credentials' }).count()).toBe(0);
+    await viewer.close();
+  });
+
+  it('is reachable by keyboard and logged no errors in the browser console', async () => {
+    await page.goto(`${t.url}/#/p/shop/databases`);
+    await page.locator('tr[data-name="from-cli"]').waitFor();
+    const reached: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      await page.keyboard.press('Tab');
+      reached.push(
+        await page.evaluate(() => {
+          const el = (globalThis as any).document.activeElement;
+          return el?.getAttribute('aria-label') || el?.textContent?.trim();
+        }),
+      );
+    }
+    // Every control of the header, the navigation and the list is reached, in order.
+    expect(reached).toEqual(
+      expect.arrayContaining([
+        'Kumo',
+        'Organisation',
+        'Project',
+        'Sign out',
+        'Databases',
+        'Backups',
+        'Create database',
+        'from-cli',
+      ]),
+    );
+    // 4xx answers the test provoked on purpose are logged by Chromium as failed loads; nothing else may be.
+    expect(problems.filter((p) => !/status of 4\d\d/.test(p))).toEqual([]);
+  });
+});
+
+describe('npm start', () => {
+  it('builds and serves the console on a fresh checkout', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kumo-start-'));
+    await rm(join(ROOT, 'packages/console/dist'), { recursive: true, force: true });
+    const child = spawn(
+      'npm',
+      [
+        'start',
+        '--',
+        '--data-dir',
+        dir,
+        '--port',
+        '0',
+        '--database-url',
+        await createTestDatabase(inject('pg')),
+      ],
+      {
+        cwd: ROOT,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await expect.poll(() => out, { timeout: 90_000, interval: 200 }).toContain('Press Ctrl-C');
+      const url = /API: +(\S+)/.exec(out)![1]!;
+      const html = await (await fetch(url)).text();
+      expect(html).toContain('<div id="root"></div>');
+      const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!;
+      const js = await fetch(url + script);
+      expect(js.status).toBe(200);
+      expect(js.headers.get('content-type')).toContain('javascript');
+      // The app's own routes get the app; the API keeps its problem+json 404s.
+      expect(await (await fetch(`${url}/some/app/route`)).text()).toContain('<div id="root"></div>');
+      expect((await fetch(`${url}/v1/nothing`)).headers.get('content-type')).toBe('application/problem+json');
+    } finally {
+      process.kill(-child.pid!, 'SIGINT');
+      await new Promise((r) => child.once('exit', r));
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
