@@ -89,8 +89,22 @@ describe('OutboxRelay', () => {
 
   it('lets several relays run at once without publishing a committed row twice', async () => {
     const ids = await writeOrgs('pair', 200);
-    const a = recordingBus();
+    // A's first publish waits until B has published, so both relays hold a batch at the same time
+    // however the scheduler orders them: B must skip A's locked rows rather than wait for or repeat them.
+    let bStarted!: () => void;
+    const bHasPublished = new Promise<void>((resolve) => (bStarted = resolve));
     const b = recordingBus();
+    const publishB = b.publish;
+    b.publish = async (m) => {
+      bStarted();
+      await publishB(m);
+    };
+    const a = recordingBus();
+    const publishA = a.publish;
+    a.publish = async (m) => {
+      await bHasPublished;
+      await publishA(m);
+    };
     const relayA = new OutboxRelay(pool, a, undefined, logger, { batchSize: 10 });
     const relayB = new OutboxRelay(pool, b, undefined, logger, { batchSize: 10 });
     await Promise.all([drain(relayA), drain(relayB)]);
