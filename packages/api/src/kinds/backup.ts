@@ -32,6 +32,10 @@ export const backupKind = defineKind({
       target: z.string().optional(),
       engine: z.enum(['postgres', 'redis']).optional(),
       version: z.string().optional(),
+      plan: z.string().optional().meta({
+        description:
+          "The database's plan when it was taken: verification restores into a scratch instance of it.",
+      }),
       startedAt: z.string().optional(),
       completedAt: z.string().optional(),
       object: z

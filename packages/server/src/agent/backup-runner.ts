@@ -56,7 +56,7 @@ export class BackupRunner {
     const key = objectKey(backup, db);
     const startedAt = new Date().toISOString();
     try {
-      const spec = db.spec as { engine: 'postgres' | 'redis'; version: string; target: string };
+      const spec = db.spec as { engine: 'postgres' | 'redis'; version: string; target: string; plan: string };
       await this.setBackup(backup, (s) => ({
         ...s,
         phase: 'Running',
@@ -64,6 +64,7 @@ export class BackupRunner {
         target: spec.target,
         engine: spec.engine,
         version: spec.version,
+        plan: spec.plan,
         startedAt,
         conditions: setCondition(s.conditions as Condition[] | undefined, {
           type: 'Succeeded',
@@ -363,7 +364,8 @@ export class BackupRunner {
       name: 'verify',
       engine,
       version: status.version ?? '',
-      plan: this.catalog.plan(engine, 'small')!,
+      // The database's own plan, so the measured restore time predicts a real restore's.
+      plan: this.catalog.plan(engine, status.plan ?? 'small') ?? this.catalog.plan(engine, 'small')!,
       storageGB: 1,
       parameters: {},
       acl: [],

@@ -91,7 +91,7 @@ describe('managed PostgreSQL', () => {
     const u = await uri('orders');
     await expect(queryFrom(u, '127.0.0.3', 'SELECT 1')).rejects.toThrow(/no pg_hba.conf entry/);
     const pid = await postmasterPid(db);
-    const expiresAt = new Date(Date.now() + 4000).toISOString();
+    const expiresAt = new Date(Date.now() + 8000).toISOString(); // long enough to apply on a loaded machine
     await patch('orders', {
       spec: { acl: [{ cidr: '127.0.0.2/32' }, { cidr: '127.0.0.3/32', description: 'support', expiresAt }] },
     });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InProcessBus } from '../../bus/in-process-bus.js';
 import { createLogger } from '../../logger.js';
 import { Metrics } from '../../metrics.js';
@@ -58,7 +58,8 @@ describe('Controller', () => {
       generation: 1,
       action: 'update-status',
     });
-    await sleep(50);
+    await vi.waitFor(() => expect(seen).toHaveLength(2), { timeout: 10_000 });
+    await sleep(50); // room for a wrong third reconcile to show
     await controller.stop();
     expect(seen.sort()).toEqual(['listed', 'nudged']);
   });
@@ -96,7 +97,8 @@ describe('Controller', () => {
       throw new TerminalError('BadSpec', 'version 99 does not exist');
     }, [key('broken')]);
     controller.start();
-    await sleep(100);
+    await vi.waitFor(() => expect(terminal).toHaveLength(1), { timeout: 10_000 });
+    await sleep(100); // room for a wrong retry to show
     await controller.stop();
     expect(runs).toBe(1);
     expect(terminal).toHaveLength(1);
@@ -108,15 +110,15 @@ describe('Controller', () => {
     let started = 0;
     const { controller } = setup(async () => {
       started++;
-      await sleep(100);
+      await sleep(500);
       finished++;
     }, [key('a'), key('b'), key('c'), key('d'), key('e')]);
     controller.start();
-    await sleep(20);
+    await vi.waitFor(() => expect(started).toBe(3), { timeout: 10_000, interval: 5 }); // 3 workers
     await controller.stop();
-    expect(started).toBe(3); // 3 workers
+    expect(started).toBe(3);
     expect(finished).toBe(3);
-    await sleep(150);
+    await sleep(600);
     expect(started).toBe(3);
   });
 });
