@@ -249,6 +249,7 @@ describe('kumo CLI', () => {
       'Europe/Berlin',
       '--backup-keep',
       '3',
+      '--backup-verify',
     ];
     expect(
       (
@@ -266,7 +267,7 @@ describe('kumo CLI', () => {
       ).code,
     ).toBe(0);
     const policy = JSON.parse((await kumo(['db', 'get', 'ledger', '-o', 'json'])).stdout).spec.backupPolicy;
-    expect(policy).toEqual({ schedule: '0 3 * * *', timezone: 'Europe/Berlin', keepLast: 3 });
+    expect(policy).toEqual({ schedule: '0 3 * * *', timezone: 'Europe/Berlin', keepLast: 3, verify: true });
     await kumo([
       'db',
       'connect',
@@ -284,6 +285,9 @@ describe('kumo CLI', () => {
     );
     const verified = await kumo(['backup', 'verify', 'ledger-1', '--wait']);
     expect(verified.stdout).toMatch(/verification Passed: restored in \d+ ms/);
+    const checked = await kumo(['backup', 'create', 'ledger-2', '--db', 'ledger', '--verify', '--wait']);
+    expect(checked.code).toBe(0);
+    expect(checked.stdout).toMatch(/ledger-2 verification Passed: restored in \d+ ms; 1 table\(s\)/);
 
     const file = join(home, 'ledger-1.dump');
     expect((await kumo(['backup', 'download', 'ledger-1', '-f', file])).code).toBe(0);

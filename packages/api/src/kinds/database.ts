@@ -38,6 +38,10 @@ export const backupPolicySchema = z
     keepDays: z.number().int().min(1).max(3650).optional().meta({
       description: 'Also remove scheduled backups older than this (the newest keepLast are kept regardless).',
     }),
+    verify: z.boolean().default(false).meta({
+      description:
+        'Verify each scheduled backup once it succeeded: restore it into a scratch instance and compare (see POST …/backups/{name}/verify).',
+    }),
   })
   .meta({ id: 'BackupPolicy', description: 'Scheduled backups and their retention.' });
 

@@ -5,7 +5,7 @@ import { type Resource, backupKind, databaseKind } from '@kumo/api';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../core/exit-codes.js';
 import { collectionPath, itemPath } from '../core/kinds.js';
-import { type Runtime, invocation } from '../core/runtime.js';
+import { type Invocation, type Runtime, invocation } from '../core/runtime.js';
 import { waitFor } from '../core/wait.js';
 import { finish } from './resources.js';
 
@@ -19,17 +19,23 @@ export function registerBackupCommands(program: Command, runtime: Runtime): void
     )
     .argument('[name]', 'the backup name (default: <database>-<UTC time>)')
     .requiredOption('--db <database>', 'the database to back up')
+    .option('--verify', 'verify it once it is stored (restore into a scratch instance and compare)')
     .addHelpText(
       'after',
-      '\nExamples:\n  kumo backup create --db orders --wait\n  kumo backup create before-migration --db orders --wait -o json',
+      '\nExamples:\n  kumo backup create --db orders --wait\n  kumo backup create before-migration --db orders --verify --wait -o json',
     )
-    .action(async (name: string | undefined, o: { db: string }, cmd: Command) => {
+    .action(async (name: string | undefined, o: { db: string; verify?: boolean }, cmd: Command) => {
       const inv = await invocation(runtime, cmd);
       const stamp = new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
+      const requestedAt = o.verify ? new Date().toISOString() : undefined;
       const res = await inv.client.request<Resource>('POST', collectionPath(backupKind, inv.project), {
-        body: { metadata: { name: name ?? `${o.db.slice(0, 45)}-${stamp}` }, spec: { database: o.db } },
+        body: {
+          metadata: { name: name ?? `${o.db.slice(0, 45)}-${stamp}` },
+          spec: { database: o.db, ...(requestedAt ? { verifyRequestedAt: requestedAt } : {}) },
+        },
       });
-      await finish(runtime, inv, backupKind, res, 'created');
+      if (requestedAt) await reportVerification(runtime, inv, res, requestedAt);
+      else await finish(runtime, inv, backupKind, res, 'created');
     });
 
   backup
@@ -45,28 +51,12 @@ export function registerBackupCommands(program: Command, runtime: Runtime): void
         'POST',
         `${itemPath(backupKind, inv.project, name)}/verify`,
       );
-      const requestedAt = (res.spec as { verifyRequestedAt: string }).verifyRequestedAt;
-      const final = inv.wait
-        ? await waitFor(inv.client, collectionPath(backupKind, inv.project), res, {
-            timeoutMs: inv.timeoutMs,
-            progress: runtime.stderr,
-            until: (r) => {
-              const v = (r.status as { verification?: { state: string; requestedAt: string } }).verification;
-              if (v?.requestedAt !== requestedAt || v.state === 'Running') return undefined;
-              return v.state === 'Passed' ? 'done' : 'failed';
-            },
-            failure: (r) =>
-              `verification failed: ${(r.status as { verification?: { message: string } }).verification?.message ?? ''}`,
-          })
-        : res;
-      const v = (final.status as { verification?: { state: string; message: string } }).verification;
-      if (inv.format !== 'table') runtime.stdout.write(JSON.stringify(final.status, null, 2) + '\n');
-      else
-        runtime.stdout.write(
-          inv.wait && v
-            ? `backup/${name} verification ${v.state}: ${v.message}\n`
-            : `backup/${name} verification requested\n`,
-        );
+      await reportVerification(
+        runtime,
+        inv,
+        res,
+        (res.spec as { verifyRequestedAt: string }).verifyRequestedAt,
+      );
     });
 
   backup
@@ -146,4 +136,45 @@ export function registerBackupCommands(program: Command, runtime: Runtime): void
         `db/${name} restored from ${o.fromBackup} in ${restore.durationMs} ms (the data before is in backup ${restore.safetyBackup})\n`,
       );
     });
+}
+
+/**
+ * Prints the verification asked for at `requestedAt`; with --wait, follows the backup until it is
+ * verified (taking it first, if it is new) and exits non-zero when the backup or its verification failed.
+ */
+async function reportVerification(
+  runtime: Runtime,
+  inv: Invocation,
+  res: Resource,
+  requestedAt: string,
+): Promise<void> {
+  const name = res.metadata.name;
+  type Status = { phase?: string; verification?: { state: string; requestedAt: string; message: string } };
+  const final = inv.wait
+    ? await waitFor(inv.client, collectionPath(backupKind, inv.project), res, {
+        timeoutMs: inv.timeoutMs,
+        progress: runtime.stderr,
+        until: (r) => {
+          const status = r.status as Status;
+          if (status.phase === 'Failed') return 'failed';
+          const v = status.verification;
+          if (v?.requestedAt !== requestedAt || v.state === 'Running') return undefined;
+          return v.state === 'Passed' ? 'done' : 'failed';
+        },
+        failure: (r) => {
+          const status = r.status as Status & { conditions?: Array<{ type: string; message?: string }> };
+          return status.phase === 'Failed'
+            ? `backup failed: ${status.conditions?.find((c) => c.type === 'Succeeded')?.message ?? ''}`
+            : `verification failed: ${status.verification?.message ?? ''}`;
+        },
+      })
+    : res;
+  const v = (final.status as Status).verification;
+  if (inv.format !== 'table') runtime.stdout.write(JSON.stringify(final.status, null, 2) + '\n');
+  else
+    runtime.stdout.write(
+      inv.wait && v
+        ? `backup/${name} verification ${v.state}: ${v.message}\n`
+        : `backup/${name} verification requested\n`,
+    );
 }

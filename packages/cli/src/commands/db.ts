@@ -110,6 +110,7 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
     .option('--backup-timezone <tz>', 'time zone of --backup-schedule (default UTC)')
     .option('--backup-keep <n>', 'keep this many scheduled backups (default 7)', (v: string) => Number(v))
     .option('--backup-keep-days <days>', 'and none older than this', (v: string) => Number(v))
+    .option('--backup-verify', 'verify each scheduled backup once it is stored')
     .addHelpText(
       'after',
       '\nExamples:\n  kumo db create orders --engine postgres --version 15 --plan small --acl 203.0.113.0/24=office --wait\n  kumo db create cache --engine redis --param maxmemory-policy=allkeys-lru --acl 10.0.0.0/8\n  kumo db create orders-copy --engine postgres --from-backup orders-20261122030000 --wait\n  kumo db create ledger --engine postgres --backup-schedule "0 3 * * *" --backup-timezone Europe/Berlin --backup-keep 14',
@@ -167,6 +168,7 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
     .option('--backup-timezone <tz>', 'time zone of --backup-schedule (default UTC)')
     .option('--backup-keep <n>', 'keep this many scheduled backups (default 7)', (v: string) => Number(v))
     .option('--backup-keep-days <days>', 'and none older than this', (v: string) => Number(v))
+    .option('--backup-verify', 'verify each scheduled backup once it is stored')
     .option('--no-backup-schedule', 'stop scheduled backups (existing backups stay)')
     .option('--dry-run', 'only say what would change and how it takes effect')
     .option('--if-match <resourceVersion>', 'only if nobody changed it since this resourceVersion')
@@ -389,13 +391,17 @@ interface BackupPolicyOptions {
   backupTimezone?: string;
   backupKeep?: number;
   backupKeepDays?: number;
+  backupVerify?: boolean;
 }
 
 /** The spec.backupPolicy the --backup-* options ask for, or undefined without --backup-schedule. */
 function backupPolicy(o: BackupPolicyOptions): Record<string, unknown> | undefined {
   if (!o.backupSchedule) {
-    if (o.backupTimezone || o.backupKeep || o.backupKeepDays)
-      throw new CliError('--backup-timezone and --backup-keep* need --backup-schedule.', EXIT.usage);
+    if (o.backupTimezone || o.backupKeep || o.backupKeepDays || o.backupVerify)
+      throw new CliError(
+        '--backup-timezone, --backup-keep* and --backup-verify need --backup-schedule.',
+        EXIT.usage,
+      );
     return undefined;
   }
   return {
@@ -403,5 +409,6 @@ function backupPolicy(o: BackupPolicyOptions): Record<string, unknown> | undefin
     ...(o.backupTimezone ? { timezone: o.backupTimezone } : {}),
     ...(o.backupKeep !== undefined ? { keepLast: o.backupKeep } : {}),
     ...(o.backupKeepDays !== undefined ? { keepDays: o.backupKeepDays } : {}),
+    ...(o.backupVerify ? { verify: true } : {}),
   };
 }

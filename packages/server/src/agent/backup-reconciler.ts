@@ -118,5 +118,8 @@ export class BackupReconciler implements Reconciler {
     }
     const outcome = await this.runner.run(backup, db);
     if (outcome === 'Busy') return { requeueAfterMs: 1000 };
+    // Asked for with the backup (a policy with verify, or a POST that sets it): verify it next.
+    if (outcome === 'Succeeded' && (backup.spec as BackupSpec).verifyRequestedAt)
+      return { requeueAfterMs: 1 };
   }
 }

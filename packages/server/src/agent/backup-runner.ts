@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { type Condition, type Resource, setCondition } from '@kumo/api';
 import type { z } from 'zod';
 import type { backupKind } from '@kumo/api';
-import type { ObjectStore } from '../backups/object-store.js';
+import type { ObjectStore, StoredObject } from '../backups/object-store.js';
 import { DriverError, type DataFacts, type InstanceSpec, type RuntimeDriver } from '../drivers/driver.js';
 import type { EngineCatalog } from '../engines/engine-catalog.js';
 import type { ResourceKey } from '../store/resource-rows.js';
@@ -75,19 +75,7 @@ export class BackupRunner {
       }));
       if (!this.driver.backup) throw new BackupError('BackupUnsupported', 'This target cannot take backups.');
       const instance = instanceSpecOf(db, this.catalog, await this.client.credentials(db));
-      const stream = await this.driver.backup(instance).catch((err: unknown) => {
-        throw asBackupError(err, 'DumpFailed');
-      });
-      let stored;
-      try {
-        stored = await this.store.put(key, stream.body);
-      } catch (err) {
-        (stream.body as { destroy?: () => void }).destroy?.();
-        throw new BackupError('UploadFailed', (err as Error).message);
-      }
-      const facts = await stream.facts.catch((err: unknown) => {
-        throw asBackupError(err, 'DumpFailed');
-      });
+      const { stored, facts, tool, format } = await this.dump(key, instance);
       const seen = await this.store.stat(key).catch((err: unknown) => {
         throw new BackupError(
           'StoreUnreachable',
@@ -114,8 +102,8 @@ export class BackupRunner {
         databaseUid: dbUid,
         engine: spec.engine,
         version: spec.version,
-        tool: stream.tool,
-        format: stream.format,
+        tool,
+        format,
         startedAt,
         completedAt,
         size: stored.size,
@@ -144,7 +132,7 @@ export class BackupRunner {
         ...s,
         phase: 'Succeeded',
         completedAt,
-        tool: stream.tool,
+        tool,
         tables: facts.tables,
         object: {
           store: this.store.description,
@@ -152,7 +140,7 @@ export class BackupRunner {
           size: stored.size,
           sha256: stored.sha256,
           etag: stored.etag,
-          format: stream.format,
+          format,
         },
         conditions: setCondition(s.conditions as Condition[] | undefined, {
           type: 'Succeeded',
@@ -173,6 +161,45 @@ export class BackupRunner {
     } finally {
       this.busy.delete(dbUid);
     }
+  }
+
+  /**
+   * Dumps the instance into key: a store with local files takes the dump tool's output directly
+   * (no copy through Kumo), any other gets it streamed. Throws BackupError; leaves nothing under key.
+   */
+  private async dump(
+    key: string,
+    instance: InstanceSpec,
+  ): Promise<{ stored: StoredObject; facts: DataFacts; tool: string; format: string }> {
+    const local = await this.store.openLocal?.(key).catch((err: unknown) => {
+      throw new BackupError('UploadFailed', (err as Error).message);
+    });
+    const stream = await this.driver.backup!(instance, local?.fd).catch(async (err: unknown) => {
+      await local?.abort();
+      throw asBackupError(err, 'DumpFailed');
+    });
+    const { tool, format } = stream;
+    if (local) {
+      const facts = await stream.facts.catch(async (err: unknown) => {
+        await local.abort();
+        throw asBackupError(err, 'DumpFailed');
+      });
+      const stored = await local.commit().catch((err: unknown) => {
+        throw new BackupError('UploadFailed', (err as Error).message);
+      });
+      return { stored, facts, tool, format };
+    }
+    let stored: StoredObject;
+    try {
+      stored = await this.store.put(key, stream.body!);
+    } catch (err) {
+      (stream.body as { destroy?: () => void }).destroy?.();
+      throw new BackupError('UploadFailed', (err as Error).message);
+    }
+    const facts = await stream.facts.catch((err: unknown) => {
+      throw asBackupError(err, 'DumpFailed');
+    });
+    return { stored, facts, tool, format };
   }
 
   /** Marks a backup Failed, loudly: status, a Warning event, and BackupHealthy=False on its database. */

@@ -89,6 +89,37 @@ describe('scheduled backups', () => {
     });
   });
 
+  it('verifies each scheduled backup when the policy asks for it', async () => {
+    await t.request(DB, {
+      method: 'POST',
+      json: {
+        metadata: { name: 'audited' },
+        spec: {
+          engine: 'postgres',
+          version: '15',
+          plan: 'small',
+          backupPolicy: { schedule: '0 3 1 1 *', verify: true },
+        },
+      },
+    });
+    const db = await ready('audited');
+    await t.kumo.backupScheduler.tick(
+      new Date(Date.UTC(new Date(db.metadata.createdAt).getUTCFullYear() + 1, 5)),
+    );
+    const verified = await waitFor(async () => {
+      const [backup] = await scheduled('audited');
+      const state = backup?.status.verification?.state;
+      return state === 'Passed' || state === 'Failed' ? backup : undefined;
+    }, 'the scheduled backup to be verified');
+    expect(verified.status.phase).toBe('Succeeded');
+    expect(verified.status.verification).toMatchObject({
+      state: 'Passed',
+      requestedAt: verified.spec.verifyRequestedAt,
+      restoreDurationMs: expect.any(Number),
+    });
+    expect(verified.status.plan).toBe('small');
+  });
+
   it('removes backups of a deleted database once they are older than the retention for orphans', async () => {
     await t.request(`${DB}/ledger`, { method: 'DELETE' });
     await waitFor(

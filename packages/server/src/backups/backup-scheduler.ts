@@ -19,7 +19,7 @@ export interface BackupSchedulerOptions {
 /**
  * The control plane's backup clock. Each tick, for every database with a backup policy: creates
  * one Backup for the latest due slot (never a burst of missed ones after downtime; the agent runs
- * one backup per database at a time), and removes scheduled backups past the policy's retention.
+ * one backup per database at a time; with `verify`, the Backup asks for its verification too), and removes scheduled backups past the policy's retention.
  * It also removes backups of deleted databases once they are older than the orphan retention.
  */
 export class BackupScheduler {
@@ -109,7 +109,10 @@ export class BackupScheduler {
         project,
         {
           metadata: { name, labels: { [SCHEDULED_LABEL]: 'true', [DATABASE_LABEL]: db.metadata.name } },
-          spec: { database: db.metadata.name },
+          spec: {
+            database: db.metadata.name,
+            ...(policy.verify ? { verifyRequestedAt: slot.toISOString() } : {}),
+          },
         },
         ACTOR,
       );

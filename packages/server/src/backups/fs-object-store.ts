@@ -4,6 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
+  type LocalUpload,
   type ObjectInfo,
   type ObjectStore,
   ObjectStoreError,
@@ -13,7 +14,8 @@ import {
 
 /**
  * Objects as files under a directory. A put writes a temporary file, syncs it and renames it into
- * place, so a crash never leaves a half-written object under its key. stat re-reads the file and
+ * place, so a crash never leaves a half-written object under its key. A dump tool can write that
+ * temporary file itself (openLocal), without a copy through Kumo. stat re-reads the file and
  * hashes it: its tag is the SHA-256 of what is on disk now, so a truncated or altered file shows.
  */
 export class FsObjectStore implements ObjectStore {
@@ -29,35 +31,84 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: AsyncIterable<Uint8Array>): Promise<StoredObject> {
+    const partial = await this.openPartial(key);
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of body) {
+        hash.update(chunk);
+        size += chunk.length;
+        await partial.file.write(chunk);
+      }
+    } catch (err) {
+      await partial.abort();
+      throw this.failure(key, err);
+    }
+    return partial.finish(size, hash.digest('hex'));
+  }
+
+  /** The dump tool writes the temporary file itself; commit hashes what it wrote and moves it into place. */
+  async openLocal(key: string): Promise<LocalUpload> {
+    const partial = await this.openPartial(key);
+    return {
+      fd: partial.file.fd,
+      commit: async () => {
+        const hash = createHash('sha256');
+        let size = 0;
+        try {
+          for await (const chunk of createReadStream(partial.path)) {
+            hash.update(chunk as Buffer);
+            size += (chunk as Buffer).length;
+          }
+        } catch (err) {
+          await partial.abort();
+          throw this.failure(key, err);
+        }
+        return partial.finish(size, hash.digest('hex'));
+      },
+      abort: partial.abort,
+    };
+  }
+
+  /**
+   * A temporary file next to key's. finish syncs it and renames it into place (and syncs the
+   * directory), so a crash never leaves a half-written object under its key; abort removes it.
+   */
+  private async openPartial(key: string) {
     const target = this.path(key);
-    const partial = `${target}.partial-${randomUUID()}`;
+    const path = `${target}.partial-${randomUUID()}`;
+    let file;
     try {
       await mkdir(dirname(target), { recursive: true });
-      const file = await open(partial, 'wx', 0o600);
-      const hash = createHash('sha256');
-      let size = 0;
-      try {
-        for await (const chunk of body) {
-          hash.update(chunk);
-          size += chunk.length;
-          await file.write(chunk);
-        }
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(partial, target);
-      const dir = await open(dirname(target), 'r');
-      await dir.sync().finally(() => dir.close());
-      const sha256 = hash.digest('hex');
-      return { key, size, sha256, etag: sha256 };
+      file = await open(path, 'wx', 0o600);
     } catch (err) {
-      await rm(partial, { force: true }).catch(() => undefined);
-      if (err instanceof ObjectStoreError) throw err;
-      throw new ObjectStoreError(`Could not write ${key} to ${this.description}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw this.failure(key, err);
     }
+    const abort = async () => {
+      await file.close().catch(() => undefined);
+      await rm(path, { force: true }).catch(() => undefined);
+    };
+    const finish = async (size: number, sha256: string): Promise<StoredObject> => {
+      try {
+        await file.sync();
+        await file.close();
+        await rename(path, target);
+        const dir = await open(dirname(target), 'r');
+        await dir.sync().finally(() => dir.close());
+        return { key, size, sha256, etag: sha256 };
+      } catch (err) {
+        await abort();
+        throw this.failure(key, err);
+      }
+    };
+    return { file, path, finish, abort };
+  }
+
+  private failure(key: string, err: unknown): ObjectStoreError {
+    if (err instanceof ObjectStoreError) return err;
+    return new ObjectStoreError(`Could not write ${key} to ${this.description}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {

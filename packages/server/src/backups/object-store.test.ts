@@ -1,4 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,5 +91,32 @@ describe('the S3 store against a server that checks signatures', () => {
     );
     expect(await s3({ prefix: 'two' }).stat('k')).toBeUndefined();
     expect(await s3({ prefix: 'one' }).list('')).toEqual(['k']);
+  });
+});
+
+describe('the filesystem store written by another process', () => {
+  it('makes what was written through the file descriptor the object only on commit', async () => {
+    const store = new FsObjectStore(root);
+    const upload = await store.openLocal('direct/dump');
+    // As a dump tool would: its standard output is the store's file.
+    const child = spawn('sh', ['-c', 'printf hello; printf " world"'], {
+      stdio: ['ignore', upload.fd, 'ignore'],
+    });
+    await once(child, 'exit');
+    expect(await store.stat('direct/dump')).toBeUndefined(); // nothing under the key before commit
+    const stored = await upload.commit();
+    expect(stored).toEqual({
+      key: 'direct/dump',
+      size: 11,
+      sha256: createHash('sha256').update('hello world').digest('hex'),
+      etag: stored.sha256,
+    });
+    expect(await store.stat('direct/dump')).toEqual({ size: 11, etag: stored.sha256 });
+    expect(Buffer.concat(await (await store.get('direct/dump')).toArray()).toString()).toBe('hello world');
+
+    const dropped = await store.openLocal('direct/dropped');
+    await dropped.abort();
+    expect(await store.list('direct')).toEqual(['direct/dump']);
+    expect(await readdir(join(root, 'direct'))).toEqual(['dump']); // and no temporary file
   });
 });

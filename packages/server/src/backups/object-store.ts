@@ -10,6 +10,15 @@ export interface StoredObject {
   etag: string;
 }
 
+/** An object being written by another process through a file descriptor (see ObjectStore.openLocal). */
+export interface LocalUpload {
+  readonly fd: number;
+  /** Makes the written bytes the object under its key, durably; measures its size and SHA-256. */
+  commit(): Promise<StoredObject>;
+  /** Forgets what was written. */
+  abort(): Promise<void>;
+}
+
 /** What the store says it holds now. */
 export interface ObjectInfo {
   size: number;
@@ -29,6 +38,11 @@ export interface ObjectStore {
   readonly description: string;
   /** Streams body into key (replacing it); resolves once the store has all of it. */
   put(key: string, body: AsyncIterable<Uint8Array>): Promise<StoredObject>;
+  /**
+   * Stores with local files only: a file a dump tool writes straight into, with no copy through
+   * Kumo. Nothing is under key until commit; abort removes what was written.
+   */
+  openLocal?(key: string): Promise<LocalUpload>;
   /** The object's size and tag as the store reports them now, or undefined when it is not there. */
   stat(key: string): Promise<ObjectInfo | undefined>;
   /** The object's bytes. Throws ObjectStoreError when it is not there. */

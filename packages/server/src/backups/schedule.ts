@@ -6,6 +6,8 @@ export interface BackupPolicy {
   timezone: string;
   keepLast: number;
   keepDays?: number;
+  /** Verify each scheduled backup once it succeeded. */
+  verify?: boolean;
 }
 
 /** Field errors of a backup policy: a cron expression croner accepts, and a real time zone. */

@@ -68,9 +68,12 @@ export interface DataFacts {
   tables: Array<{ name: string; rows: number; checksum: string }>;
 }
 
-/** A backup being taken: read body to the end; facts settle once the dump has finished. */
+/**
+ * A backup being taken: read body to the end; facts settle once the dump has finished. When the
+ * dump was given a file descriptor to write to, there is no body: the dump is done when facts settle.
+ */
 export interface BackupStream {
-  body: AsyncIterable<Uint8Array>;
+  body?: AsyncIterable<Uint8Array>;
   /** Rejects when the dump failed (even after all bytes were read). */
   facts: Promise<DataFacts>;
   /** The dump tool and its version, for the manifest, e.g. "pg_dump (PostgreSQL) 15.19". */
@@ -81,8 +84,11 @@ export interface BackupStream {
 
 /** Backup, restore and data comparison, for drivers with capabilities.supportsBackup. */
 export interface BackupDriver {
-  /** A consistent backup of the instance's data. Throws DriverError. */
-  backup(spec: InstanceSpec): Promise<BackupStream>;
+  /**
+   * A consistent backup of the instance's data. `output`: a file descriptor the dump tool writes to
+   * directly (a store's local file), instead of streaming it through `body`. Throws DriverError.
+   */
+  backup(spec: InstanceSpec, output?: number): Promise<BackupStream>;
   /**
    * Loads a backup into this instance and only this one. `replace`: first removes what is there
    * (in-place restore); otherwise the instance is expected to be new and empty. Throws DriverError.

@@ -106,11 +106,11 @@ export class AsUser {
   piped(
     binary: string,
     args: string[],
-    options: { cwd: string; env?: Record<string, string>; stdin: 'pipe' | 'ignore' },
+    options: { cwd: string; env?: Record<string, string>; stdin: 'pipe' | 'ignore'; stdout?: number },
   ): { child: ChildProcess; exited: Promise<void> } {
     const child = spawn(binary, args, {
       cwd: options.cwd,
-      stdio: [options.stdin, 'pipe', 'pipe'],
+      stdio: [options.stdin, options.stdout ?? 'pipe', 'pipe'],
       ...(this.user ? { uid: this.user.uid, gid: this.user.gid } : {}),
       env: { PATH: '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C', ...options.env },
     });

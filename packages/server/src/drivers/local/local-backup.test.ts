@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -67,7 +69,7 @@ describe('local driver backups: PostgreSQL', () => {
     await sql(source, "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 5000) g");
 
     const backup = await driver.backup(source);
-    const dump = await collect(backup.body);
+    const dump = await collect(backup.body!);
     const facts = await backup.facts;
     expect(dump.subarray(0, 5).toString()).toBe('PGDMP');
     expect(backup.tool).toMatch(/^pg_dump \(PostgreSQL\) \d+/);
@@ -87,6 +89,23 @@ describe('local driver backups: PostgreSQL', () => {
     // In place: replaces what is there.
     await sql(source, 'DELETE FROM items WHERE id > 10');
     await driver.restore(source, replay(dump), { replace: true });
+    expect(await driver.dataFacts(source)).toEqual(facts);
+
+    // Straight into a file descriptor (a local store's file): the same data, nothing to stream.
+    const file = join(tmpdir(), `kumo-direct-${randomUUID()}.dump`);
+    const handle = await open(file, 'w');
+    try {
+      const direct = await driver.backup(source, handle.fd);
+      expect(direct.body).toBeUndefined();
+      expect(await direct.facts).toEqual(facts);
+    } finally {
+      await handle.close();
+    }
+    const written = await readFile(file);
+    await rm(file);
+    expect(written.subarray(0, 5).toString()).toBe('PGDMP');
+    await sql(source, 'DELETE FROM items WHERE id > 10');
+    await driver.restore(source, replay(written), { replace: true });
     expect(await driver.dataFacts(source)).toEqual(facts);
 
     // A checksum that differs when one value differs.
@@ -150,7 +169,7 @@ describe('local driver backups: Redis', () => {
     for (let i = 0; i < 100; i++) await r.set(`k${i}`, `v${i}`);
     r.disconnect();
     const backup = await driver.backup(source);
-    const rdb = await collect(backup.body);
+    const rdb = await collect(backup.body!);
     expect(rdb.subarray(0, 5).toString()).toBe('REDIS');
     expect((await backup.facts).tables).toEqual([{ name: 'db0', rows: 100, checksum: '' }]);
 

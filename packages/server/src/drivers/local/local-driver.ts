@@ -161,9 +161,9 @@ export class LocalDriver implements RuntimeDriver {
     return { actions };
   }
 
-  async backup(spec: InstanceSpec): Promise<BackupStream> {
+  async backup(spec: InstanceSpec, output?: number): Promise<BackupStream> {
     const { ctx, engine } = await this.running(spec);
-    return engine.backup(ctx, spec);
+    return engine.backup(ctx, spec, output);
   }
 
   async restore(

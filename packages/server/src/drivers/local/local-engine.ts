@@ -49,8 +49,8 @@ export interface LocalEngine {
   applyCredentials(ctx: EngineContext, spec: InstanceSpec): Promise<void>;
   /** Connects with the spec's credentials: undefined when that works, else what failed. */
   probe(ctx: EngineContext, spec: InstanceSpec): Promise<string | undefined>;
-  /** A consistent backup of the running server's data. */
-  backup(ctx: EngineContext, spec: InstanceSpec): Promise<BackupStream>;
+  /** A consistent backup of the running server's data, streamed or written to `output` (a file descriptor). */
+  backup(ctx: EngineContext, spec: InstanceSpec, output?: number): Promise<BackupStream>;
   /** Loads a backup into this instance (replace: remove its current data first). */
   restore(
     ctx: EngineContext,

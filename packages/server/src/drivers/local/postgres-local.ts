@@ -154,7 +154,7 @@ export class PostgresLocal implements LocalEngine {
     }
   }
 
-  async backup(ctx: EngineContext, spec: InstanceSpec): Promise<BackupStream> {
+  async backup(ctx: EngineContext, spec: InstanceSpec, output?: number): Promise<BackupStream> {
     // One snapshot for the dump and the facts: the facts describe exactly what the dump holds.
     const client = this.adminClient(ctx, spec.name);
     await client.connect();
@@ -164,7 +164,12 @@ export class PostgresLocal implements LocalEngine {
       const dump = ctx.as.piped(
         join(ctx.location, 'pg_dump'),
         ['-Fc', `--snapshot=${rows[0]!.id}`, ...adminConnection(ctx, spec.name)],
-        { cwd: ctx.paths.root, env: { PGPASSWORD: ctx.state.adminPassword }, stdin: 'ignore' },
+        {
+          cwd: ctx.paths.root,
+          env: { PGPASSWORD: ctx.state.adminPassword },
+          stdin: 'ignore',
+          stdout: output,
+        },
       );
       const facts = tableFacts(client);
       const done = Promise.all([facts, dump.exited])
@@ -176,7 +181,7 @@ export class PostgresLocal implements LocalEngine {
         .finally(() => client.end().catch(() => undefined));
       done.catch(() => undefined); // observed by the caller through facts
       return {
-        body: dump.child.stdout!,
+        ...(dump.child.stdout ? { body: dump.child.stdout } : {}),
         facts: done,
         tool: await this.toolVersion(ctx, 'pg_dump'),
         format: 'application/x-pg-dump',

@@ -135,7 +135,7 @@ export class RedisLocal implements LocalEngine {
     if (isAlive(proxy)) process.kill(proxy!, 'SIGHUP');
   }
 
-  async backup(ctx: EngineContext): Promise<BackupStream> {
+  async backup(ctx: EngineContext, _spec: InstanceSpec, output?: number): Promise<BackupStream> {
     // redis-cli --rdb asks the server for a fresh snapshot (as a replica would) and streams it.
     const cli = join(dirname(ctx.location), 'redis-cli');
     const dump = ctx.as.piped(
@@ -145,6 +145,7 @@ export class RedisLocal implements LocalEngine {
         cwd: ctx.paths.root,
         env: { REDISCLI_AUTH: ctx.state.adminPassword },
         stdin: 'ignore',
+        stdout: output,
       },
     );
     const facts = dump.exited.then(
@@ -157,7 +158,12 @@ export class RedisLocal implements LocalEngine {
     );
     facts.catch(() => undefined);
     const { stdout } = await ctx.as.run(cli, ['--version'], { cwd: ctx.paths.root });
-    return { body: dump.child.stdout!, facts, tool: stdout.trim(), format: 'application/x-redis-rdb' };
+    return {
+      ...(dump.child.stdout ? { body: dump.child.stdout } : {}),
+      facts,
+      tool: stdout.trim(),
+      format: 'application/x-redis-rdb',
+    };
   }
 
   async restore(ctx: EngineContext, _spec: InstanceSpec, body: AsyncIterable<Uint8Array>): Promise<void> {
