@@ -230,6 +230,9 @@ row('  of which: the agent dumps, uploads and checks', phases.working);
 row('  of which: Succeeded written and seen on the watch stream', phases.reported);
 row('raw: pg_restore into a fresh server', raw.restore);
 row('Kumo: pg_restore into a scratch instance (verification, as measured by Kumo)', ours.restore);
+// Each run measures raw and Kumo back to back, so the median of the per-run ratios cancels most of a
+// shared machine's drift between runs; the ratio of the medians is printed too.
+const paired = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!)).toFixed(2);
 console.log(
-  `\nratio Kumo / raw, backup: ${(median(ours.backup) / median(raw.dump)).toFixed(2)} (to a synced file: ${(median(ours.backup) / median(raw.durable)).toFixed(2)})   restore: ${(median(ours.restore) / median(raw.restore)).toFixed(2)}`,
+  `\nratio Kumo / raw, backup: ${(median(ours.backup) / median(raw.dump)).toFixed(2)} (to a synced file: ${(median(ours.backup) / median(raw.durable)).toFixed(2)}; per run: ${paired(ours.backup, raw.durable)})   restore: ${(median(ours.restore) / median(raw.restore)).toFixed(2)} (per run: ${paired(ours.restore, raw.restore)})`,
 );
