@@ -111,6 +111,11 @@ describe('the web console', { timeout: 150_000 }, () => {
     const acl = ((await (await t.request('/v1/projects/shop/databases/web')).json()) as any).spec.acl;
     expect(acl.map((e: any) => e.cidr)).toEqual(['127.0.0.1/32', '10.1.2.0/24']);
     expect(await page.locator('tr[data-condition="AclApplied"] td').nth(1).textContent()).toBe('True');
+    // The ACL reloaded the server while the page was open: its log says so, followed live.
+    await page
+      .getByLabel('Server log')
+      .getByText(/received SIGHUP/)
+      .waitFor({ timeout: 15_000 });
 
     await page.getByLabel('Parameter', { exact: true }).fill('max_connections');
     await page.getByLabel('Value (empty: default)').fill('150');
@@ -169,7 +174,21 @@ describe('the web console', { timeout: 150_000 }, () => {
     const restored = ((await (await t.request('/v1/projects/shop/databases/from-backup')).json()) as any)
       .status.restore;
     expect(restored).toMatchObject({ mode: 'fork', state: 'Succeeded' });
-  });
+
+    // In place only after the database's name is typed.
+    page.once('dialog', (d) => void d.accept('wrong'));
+    await row.getByRole('button', { name: 'Restore in place' }).click();
+    await page.getByRole('alert').getByText('Not restored: "wrong" is not "from-cli".').waitFor();
+    page.once('dialog', (d) => void d.accept('from-cli'));
+    await row.getByRole('button', { name: 'Restore in place' }).click();
+    await expect
+      .poll(
+        async () =>
+          ((await (await t.request('/v1/projects/shop/databases/from-cli')).json()) as any).status?.restore,
+        { timeout: 60_000 },
+      )
+      .toMatchObject({ mode: 'in-place', state: 'Succeeded' });
+  }, 150_000);
 
   it('offers credentials only to roles that may read them', async () => {
     await t.request('/v1/users', { method: 'POST', json: { name: 'vera' } });

@@ -201,6 +201,9 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   );
 }
 
+/** Log lines the detail page keeps while following. */
+const LOG_LINES = 200;
+
 /** A collection kept up to date by the watch stream. */
 function useLiveCollection(path: string): { items: Resource[] | undefined; error: string } {
   const [items, setItems] = useState<Map<string, Resource>>();
@@ -521,13 +524,36 @@ function DatabaseDetail({
       );
   }, [base, rv]);
   useEffect(() => {
-    const load = () =>
-      fetch(`${base}/logs?tail=40`, { headers: { authorization: `Bearer ${session.token}` } }).then(
-        async (r) => setLogs(r.ok ? await r.text() : ''),
-      );
-    void load();
-    const timer = window.setInterval(load, 3000);
-    return () => clearInterval(timer);
+    // Follows the log stream; when it ends (the server stopped, Kumo restarted), follows it again.
+    const abort = new AbortController();
+    const follow = async () => {
+      while (!abort.signal.aborted) {
+        try {
+          const res = await fetch(`${base}/logs?tail=40&follow=true`, {
+            headers: { authorization: `Bearer ${session.token}` },
+            signal: abort.signal,
+          });
+          if (res.ok && res.body) {
+            const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+            let lines: string[] = [];
+            let partial = '';
+            for (;;) {
+              const { value, done } = await reader.read();
+              if (done) break;
+              const parts = (partial + value).split('\n');
+              partial = parts.pop()!;
+              lines = [...lines, ...parts].slice(-LOG_LINES);
+              setLogs(lines.join('\n'));
+            }
+          }
+        } catch {
+          // aborted, or the connection dropped: the loop decides
+        }
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+      }
+    };
+    void follow();
+    return () => abort.abort();
   }, [base]);
   if (!items) return <p className="muted">Loading…</p>;
   if (!db)
@@ -925,6 +951,18 @@ function Backups({ project }: { project: string }) {
       }),
     );
   };
+  const restoreInPlace = async (b: Resource) => {
+    const db = String(b.spec.database);
+    const typed = window.prompt(
+      `Restore ${b.metadata.name} INTO ${db}, replacing its data? Kumo takes a safety backup of ${db} first. Type "${db}" to confirm:`,
+    );
+    if (typed === null) return;
+    if (typed !== db) {
+      setError(`Not restored: "${typed}" is not "${db}".`);
+      return;
+    }
+    await act(() => api.post(`/v1/projects/${project}/databases/${db}/restore`, { backup: b.metadata.name }));
+  };
   return (
     <section>
       <h1>Backups</h1>
@@ -1003,6 +1041,11 @@ function Backups({ project }: { project: string }) {
                         <button type="button" onClick={() => void restore(b)}>
                           Restore into new
                         </button>
+                        {databases?.some((d) => d.metadata.name === b.spec.database) && (
+                          <button type="button" className="danger" onClick={() => void restoreInPlace(b)}>
+                            Restore in place
+                          </button>
+                        )}
                       </>
                     )}
                   </td>

@@ -99,10 +99,13 @@ export class Kumo {
 
       const controllers = [
         orgCascade(store, statusWriter, async (org) => {
-          await memberships.forgetOrg(org.name);
-          await quotas.forget('org', org.name);
+          await memberships.forgetOrg(org.metadata.name);
+          await quotas.forget('org', org.metadata.name);
         }),
-        projectCascade(store, statusWriter, (project) => quotas.forget('project', project.name)),
+        projectCascade(store, statusWriter, async (project) => {
+          await memberships.forgetProject((project.spec as { org: string }).org, project.metadata.name);
+          await quotas.forget('project', project.metadata.name);
+        }),
       ].map(
         (reconciler) =>
           new Controller(

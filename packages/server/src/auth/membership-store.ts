@@ -175,6 +175,24 @@ export class MembershipStore {
     });
   }
 
+  /**
+   * Takes a deleted project out of every membership and token narrowed to it, so a project made
+   * later under the same name is not visible to them. A membership or token narrowed to nothing
+   * else is left with no projects: it reaches none.
+   */
+  async forgetProject(org: string, project: string): Promise<void> {
+    await withTransaction(this.pool, async (client) => {
+      await client.query(
+        'UPDATE memberships SET projects = array_remove(projects, $2), updated_at = now() WHERE org = $1 AND $2 = ANY (projects)',
+        [org, project],
+      );
+      await client.query(
+        'UPDATE tokens SET projects = array_remove(projects, $2) WHERE (org = $1 OR org IS NULL) AND $2 = ANY (projects)',
+        [org, project],
+      );
+    });
+  }
+
   /** Forgets everything an org granted: its memberships and its service tokens (when the org is deleted). */
   async forgetOrg(org: string): Promise<void> {
     await withTransaction(this.pool, async (client) => {

@@ -1,4 +1,4 @@
-import { type Condition, findCondition, setCondition } from '@kumo/api';
+import { type Condition, type Resource, findCondition, setCondition } from '@kumo/api';
 import type { ResourceKey } from '../store/resource-rows.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { ReconcileResult, Reconciler } from './runtime/reconciler.js';
@@ -14,7 +14,7 @@ export interface CascadeOptions {
   children: (store: ResourceStore, parent: ResourceKey) => Promise<ResourceKey[]>;
   childrenNoun: string;
   /** Forgets what lives outside the resources table (memberships, quotas) once the children are gone. */
-  cleanUp?: (parent: ResourceKey) => Promise<void>;
+  cleanUp?: (parent: Resource) => Promise<void>;
 }
 
 /**
@@ -79,7 +79,7 @@ export class CascadeReconciler implements Reconciler {
       }));
       return { requeueAfterMs: WAIT_FOR_CHILDREN_MS };
     }
-    await this.options.cleanUp?.(key);
+    await this.options.cleanUp?.(resource);
     await this.store
       .update(
         key,

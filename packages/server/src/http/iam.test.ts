@@ -171,6 +171,42 @@ describe('members', () => {
     expect(members.items.find((m: any) => m.user === 'acme-owner').role).toBe('owner');
     expect(members.items.some((m: any) => m.user === 'newbie')).toBe(false);
   });
+
+  it('takes a deleted project out of narrowed memberships and tokens, so its name reused shows nothing', async () => {
+    const project = { metadata: { name: 'acme-temp' }, spec: { org: 'acme' } };
+    expect((await as('operator', '/v1/projects', { method: 'POST', json: project })).status).toBe(201);
+    await as('operator', '/v1/users', { method: 'POST', json: { name: 'temp' } });
+    await as('acme-owner', '/v1/orgs/acme/members/temp', {
+      method: 'PUT',
+      json: { role: 'developer', projects: ['acme-temp'] },
+    });
+    const member = await body(
+      as('operator', '/v1/tokens', { method: 'POST', json: { name: 't', user: 'temp' } }),
+    );
+    const narrowed = await body(
+      as('acme-owner', '/v1/tokens', {
+        method: 'POST',
+        json: { name: 'temp-only', org: 'acme', projects: ['acme-temp', 'acme-web'], role: 'viewer' },
+      }),
+    );
+    expect((await as(member.token, '/v1/projects/acme-temp')).status).toBe(200);
+    expect((await as(narrowed.token, '/v1/projects/acme-temp')).status).toBe(200);
+
+    await as('operator', '/v1/projects/acme-temp', { method: 'DELETE' });
+    await waitFor(
+      async () => ((await as('operator', '/v1/projects/acme-temp')).status === 404 ? true : undefined),
+      'acme-temp to be gone',
+    );
+    await waitFor(async () => {
+      const members = await body(as('acme-owner', '/v1/orgs/acme/members'));
+      const temp = members.items.find((m: any) => m.user === 'temp');
+      return temp.projects.length === 0 ? temp : undefined;
+    }, 'the membership to forget acme-temp');
+    expect((await as('operator', '/v1/projects', { method: 'POST', json: project })).status).toBe(201);
+    expect((await as(member.token, '/v1/projects/acme-temp')).status).toBe(404);
+    expect((await as(narrowed.token, '/v1/projects/acme-temp')).status).toBe(404);
+    expect((await as(narrowed.token, '/v1/projects/acme-web')).status).toBe(200); // the rest still reaches
+  });
 });
 
 describe('tokens', () => {
