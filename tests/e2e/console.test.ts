@@ -72,6 +72,12 @@ describe('the web console', { timeout: 150_000 }, () => {
     expect(await storageError.textContent()).toMatch(/at most|too big|plan/i);
     await shot('create-error');
     await page.getByLabel('Storage (GB)').fill('1');
+    await page.getByLabel('Schedule (cron: minute hour day month weekday)').fill('0 25 * * *');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.locator('#db-backup-schedule-error').waitFor();
+    await page.getByLabel('Schedule (cron: minute hour day month weekday)').fill('0 3 1 1 *');
+    await page.getByLabel('Time zone').fill('Europe/Berlin');
+    await page.getByLabel(/Verify each backup/).check();
     await page.getByRole('button', { name: 'Create' }).click();
     await page.waitForURL(/#\/p\/shop\/databases\/web$/);
     // First the server side (provisioning may be slow on a loaded machine), then the page, which
@@ -85,6 +91,13 @@ describe('the web console', { timeout: 150_000 }, () => {
       )
       .toBe('Ready');
     await page.locator('h1 .phase', { hasText: 'Ready' }).waitFor({ timeout: 15_000 });
+    const created = (await (await t.request('/v1/projects/shop/databases/web')).json()) as any;
+    expect(created.spec.backupPolicy).toEqual({
+      schedule: '0 3 1 1 *', // once a year: no scheduled backup shows up during the test
+      timezone: 'Europe/Berlin',
+      keepLast: 7,
+      verify: true,
+    });
     await shot('database-detail');
   }, 150_000);
 

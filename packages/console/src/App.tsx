@@ -324,6 +324,10 @@ function CreateDatabase({ project }: { project: string }) {
   const [storage, setStorage] = useState('10');
   const [cidr, setCidr] = useState('');
   const [params, setParams] = useState<Record<string, string>>({});
+  const [schedule, setSchedule] = useState('');
+  const [timezone, setTimezone] = useState(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
+  const [keepLast, setKeepLast] = useState('7');
+  const [verify, setVerify] = useState(false);
   const [error, setError] = useState<ApiError>();
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -359,6 +363,7 @@ function CreateDatabase({ project }: { project: string }) {
           storageGB: Number(storage),
           parameters,
           acl: cidr ? [{ cidr, description: 'added in the console' }] : [],
+          ...(schedule ? { backupPolicy: { schedule, timezone, keepLast: Number(keepLast), verify } } : {}),
         },
       });
       go(`#/p/${project}/databases/${name}`);
@@ -469,6 +474,37 @@ function CreateDatabase({ project }: { project: string }) {
               )}
             </Field>
           ))}
+        </fieldset>
+        <fieldset>
+          <legend>Scheduled backups (optional)</legend>
+          <Field
+            label="Schedule (cron: minute hour day month weekday)"
+            id="db-backup-schedule"
+            error={fieldError('spec.backupPolicy.schedule')}
+          >
+            <input
+              id="db-backup-schedule"
+              value={schedule}
+              onChange={(e) => setSchedule(e.target.value)}
+              placeholder="0 3 * * *"
+            />
+          </Field>
+          <Field label="Time zone" id="db-backup-timezone" error={fieldError('spec.backupPolicy.timezone')}>
+            <input id="db-backup-timezone" value={timezone} onChange={(e) => setTimezone(e.target.value)} />
+          </Field>
+          <Field label="Keep this many" id="db-backup-keep" error={fieldError('spec.backupPolicy.keepLast')}>
+            <input
+              id="db-backup-keep"
+              type="number"
+              min={1}
+              value={keepLast}
+              onChange={(e) => setKeepLast(e.target.value)}
+            />
+          </Field>
+          <label className="check">
+            <input type="checkbox" checked={verify} onChange={(e) => setVerify(e.target.checked)} /> Verify
+            each backup (restore it into a scratch instance and compare)
+          </label>
         </fieldset>
         {error && !error.problem.errors?.length && (
           <p className="error" role="alert">
