@@ -110,7 +110,7 @@ describe('scheduled backups', () => {
       const [backup] = await scheduled('audited');
       const state = backup?.status.verification?.state;
       return state === 'Passed' || state === 'Failed' ? backup : undefined;
-    }, 'the scheduled backup to be verified');
+    }, 'the scheduled backup to be verified', 90_000);
     expect(verified.status.phase).toBe('Succeeded');
     expect(verified.status.verification).toMatchObject({
       state: 'Passed',
@@ -118,7 +118,7 @@ describe('scheduled backups', () => {
       restoreDurationMs: expect.any(Number),
     });
     expect(verified.status.plan).toBe('small');
-  });
+  }, 150_000);
 
   it('removes backups of a deleted database once they are older than the retention for orphans', async () => {
     await t.request(`${DB}/ledger`, { method: 'DELETE' });
