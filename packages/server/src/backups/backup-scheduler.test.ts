@@ -106,11 +106,15 @@ describe('scheduled backups', () => {
     await t.kumo.backupScheduler.tick(
       new Date(Date.UTC(new Date(db.metadata.createdAt).getUTCFullYear() + 1, 5)),
     );
-    const verified = await waitFor(async () => {
-      const [backup] = await scheduled('audited');
-      const state = backup?.status.verification?.state;
-      return state === 'Passed' || state === 'Failed' ? backup : undefined;
-    }, 'the scheduled backup to be verified', 90_000);
+    const verified = await waitFor(
+      async () => {
+        const [backup] = await scheduled('audited');
+        const state = backup?.status.verification?.state;
+        return state === 'Passed' || state === 'Failed' ? backup : undefined;
+      },
+      'the scheduled backup to be verified',
+      90_000,
+    );
     expect(verified.status.phase).toBe('Succeeded');
     expect(verified.status.verification).toMatchObject({
       state: 'Passed',
