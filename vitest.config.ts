@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'tests/**/*.test.ts'],
     globalSetup: ['./tests/support/global-setup.ts'],
-    testTimeout: 60_000,
+    // Generous: these are integration tests of real servers on a shared 2-core machine; a hang still ends.
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     // Integration tests share one test PostgreSQL (a database each); keep parallelism modest on 2 cores.
     maxWorkers: 2,

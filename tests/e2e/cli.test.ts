@@ -326,7 +326,7 @@ describe('kumo CLI', () => {
     const failing = await kumo(['backup', 'create', '--db', 'no-such-db', '--wait']);
     expect(failing.code).toBe(5); // refused at admission: the database does not exist
     expect(failing.stderr).toContain('spec.database');
-  });
+  }, 180_000); // several databases, backups and restores: room for a loaded machine
 
   it('works from the environment alone, for scripts and CI', async () => {
     const res = await kumo(['get', 'orgs', '-o', 'json'], {
