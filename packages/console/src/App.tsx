@@ -1,4 +1,12 @@
-import { type FormEvent, type ReactNode, useCallback, useEffect, useMemo, useState } from 'react';
+import {
+  type FormEvent,
+  type InputHTMLAttributes,
+  type ReactNode,
+  useCallback,
+  useEffect,
+  useMemo,
+  useState,
+} from 'react';
 import {
   ApiError,
   type EngineInfo,
@@ -291,6 +299,24 @@ function DatabaseList({ project }: { project: string }) {
   );
 }
 
+/** A labelled text (or number) input with its error; onChange gets the new value. */
+function TextField({
+  label,
+  id,
+  error,
+  onChange,
+  ...input
+}: { label: string; id: string; error?: string; onChange: (value: string) => void } & Omit<
+  InputHTMLAttributes<HTMLInputElement>,
+  'id' | 'onChange'
+>) {
+  return (
+    <Field label={label} id={id} error={error}>
+      <input id={id} onChange={(e) => onChange(e.target.value)} {...input} />
+    </Field>
+  );
+}
+
 function Field({
   label,
   error,
@@ -379,15 +405,15 @@ function CreateDatabase({ project }: { project: string }) {
     <section>
       <h1>Create a database in {project}</h1>
       <form className="form" onSubmit={submit} aria-label="Create database">
-        <Field label="Name" id="db-name" error={fieldError('metadata.name')}>
-          <input
-            id="db-name"
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-            required
-            pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?"
-          />
-        </Field>
+        <TextField
+          label="Name"
+          id="db-name"
+          error={fieldError('metadata.name')}
+          value={name}
+          onChange={setName}
+          required
+          pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?"
+        />
         <Field label="Engine" id="db-engine" error={fieldError('spec.engine')}>
           <select
             id="db-engine"
@@ -425,23 +451,23 @@ function CreateDatabase({ project }: { project: string }) {
             ))}
           </select>
         </Field>
-        <Field label="Storage (GB)" id="db-storage" error={fieldError('spec.storageGB')}>
-          <input
-            id="db-storage"
-            type="number"
-            min={1}
-            value={storage}
-            onChange={(e) => setStorage(e.target.value)}
-          />
-        </Field>
-        <Field label="Allow network (CIDR, optional)" id="db-acl" error={fieldError('spec.acl')}>
-          <input
-            id="db-acl"
-            value={cidr}
-            onChange={(e) => setCidr(e.target.value)}
-            placeholder="203.0.113.0/24"
-          />
-        </Field>
+        <TextField
+          label="Storage (GB)"
+          id="db-storage"
+          error={fieldError('spec.storageGB')}
+          type="number"
+          min={1}
+          value={storage}
+          onChange={setStorage}
+        />
+        <TextField
+          label="Allow network (CIDR, optional)"
+          id="db-acl"
+          error={fieldError('spec.acl')}
+          value={cidr}
+          onChange={setCidr}
+          placeholder="203.0.113.0/24"
+        />
         <fieldset>
           <legend>Parameters (optional)</legend>
           {info?.parameters.map((p) => (
@@ -477,30 +503,30 @@ function CreateDatabase({ project }: { project: string }) {
         </fieldset>
         <fieldset>
           <legend>Scheduled backups (optional)</legend>
-          <Field
+          <TextField
             label="Schedule (cron: minute hour day month weekday)"
             id="db-backup-schedule"
             error={fieldError('spec.backupPolicy.schedule')}
-          >
-            <input
-              id="db-backup-schedule"
-              value={schedule}
-              onChange={(e) => setSchedule(e.target.value)}
-              placeholder="0 3 * * *"
-            />
-          </Field>
-          <Field label="Time zone" id="db-backup-timezone" error={fieldError('spec.backupPolicy.timezone')}>
-            <input id="db-backup-timezone" value={timezone} onChange={(e) => setTimezone(e.target.value)} />
-          </Field>
-          <Field label="Keep this many" id="db-backup-keep" error={fieldError('spec.backupPolicy.keepLast')}>
-            <input
-              id="db-backup-keep"
-              type="number"
-              min={1}
-              value={keepLast}
-              onChange={(e) => setKeepLast(e.target.value)}
-            />
-          </Field>
+            value={schedule}
+            onChange={setSchedule}
+            placeholder="0 3 * * *"
+          />
+          <TextField
+            label="Time zone"
+            id="db-backup-timezone"
+            error={fieldError('spec.backupPolicy.timezone')}
+            value={timezone}
+            onChange={setTimezone}
+          />
+          <TextField
+            label="Keep this many"
+            id="db-backup-keep"
+            error={fieldError('spec.backupPolicy.keepLast')}
+            type="number"
+            min={1}
+            value={keepLast}
+            onChange={setKeepLast}
+          />
           <label className="check">
             <input type="checkbox" checked={verify} onChange={(e) => setVerify(e.target.checked)} /> Verify
             each backup (restore it into a scratch instance and compare)
@@ -810,27 +836,24 @@ function AclEditor({
           }
         }}
       >
-        <Field label="CIDR" id="acl-cidr" error={fieldError}>
-          <input
-            id="acl-cidr"
-            value={cidr}
-            onChange={(e) => setCidr(e.target.value)}
-            placeholder="198.51.100.7/32"
-            required
-          />
-        </Field>
-        <Field label="Description" id="acl-description">
-          <input id="acl-description" value={description} onChange={(e) => setDescription(e.target.value)} />
-        </Field>
-        <Field label="Temporary: hours (optional)" id="acl-hours">
-          <input
-            id="acl-hours"
-            type="number"
-            min={1}
-            value={hours}
-            onChange={(e) => setHours(e.target.value)}
-          />
-        </Field>
+        <TextField
+          label="CIDR"
+          id="acl-cidr"
+          error={fieldError}
+          value={cidr}
+          onChange={setCidr}
+          placeholder="198.51.100.7/32"
+          required
+        />
+        <TextField label="Description" id="acl-description" value={description} onChange={setDescription} />
+        <TextField
+          label="Temporary: hours (optional)"
+          id="acl-hours"
+          type="number"
+          min={1}
+          value={hours}
+          onChange={setHours}
+        />
         <button type="submit">Add</button>
       </form>
     </>
@@ -891,27 +914,26 @@ function ParameterEditor({ db, base }: { db: Resource; base: string }) {
           }
         }}
       >
-        <Field label="Parameter" id="param-name">
-          <input
-            id="param-name"
-            value={param}
-            onChange={(e) => {
-              setParam(e.target.value);
-              setPreview('');
-            }}
-            required
-          />
-        </Field>
-        <Field label="Value (empty: default)" id="param-value" error={error}>
-          <input
-            id="param-value"
-            value={value}
-            onChange={(e) => {
-              setValue(e.target.value);
-              setPreview('');
-            }}
-          />
-        </Field>
+        <TextField
+          label="Parameter"
+          id="param-name"
+          value={param}
+          onChange={(v) => {
+            setParam(v);
+            setPreview('');
+          }}
+          required
+        />
+        <TextField
+          label="Value (empty: default)"
+          id="param-value"
+          error={error}
+          value={value}
+          onChange={(v) => {
+            setValue(v);
+            setPreview('');
+          }}
+        />
         <button type="button" onClick={() => void check()}>
           Check
         </button>
@@ -942,14 +964,14 @@ function DeleteDatabase({ name, base, project }: { name: string; base: string; p
       }}
     >
       <h2>Delete</h2>
-      <Field label={`Type "${name}" to delete it and all its data`} id="confirm-delete" error={error}>
-        <input
-          id="confirm-delete"
-          value={typed}
-          onChange={(e) => setTyped(e.target.value)}
-          autoComplete="off"
-        />
-      </Field>
+      <TextField
+        label={`Type "${name}" to delete it and all its data`}
+        id="confirm-delete"
+        error={error}
+        value={typed}
+        onChange={setTyped}
+        autoComplete="off"
+      />
       <button type="submit" className="destructive" disabled={typed !== name}>
         Delete {name}
       </button>
