@@ -219,11 +219,61 @@ describe('the web console', { timeout: 150_000 }, () => {
     await viewer.close();
   });
 
+  it('lets an owner see quotas, manage members and make and revoke tokens on the organisation page', async () => {
+    await t.request('/v1/users', { method: 'POST', json: { name: 'olga' } });
+    await t.request('/v1/orgs/acme/members/olga', { method: 'PUT', json: { role: 'owner' } });
+    const made = (await (
+      await t.request('/v1/tokens', { method: 'POST', json: { name: 'o', user: 'olga' } })
+    ).json()) as any;
+    const owner = await browser.newPage();
+    await owner.goto(t.url);
+    await owner.getByLabel('API token').fill(made.token);
+    await owner.getByRole('button', { name: 'Sign in' }).click();
+    await owner.getByRole('link', { name: 'Organisation' }).click();
+    await owner.getByRole('heading', { name: 'Organisation acme' }).waitFor();
+    await owner.locator('tr[data-quota="databases"]').waitFor();
+
+    // vera is a viewer (the test before); make her a developer in one project.
+    const vera = owner.locator('tr[data-member="vera"]');
+    expect(await vera.locator('td').nth(1).textContent()).toBe('viewer');
+    await owner.getByLabel('User').fill('vera');
+    await owner.getByLabel('Role', { exact: true }).selectOption('developer');
+    await owner.getByLabel('Only in projects (comma-separated, optional)').fill('shop');
+    await owner.getByRole('button', { name: 'Save member' }).click();
+    await vera.locator('td', { hasText: 'developer' }).waitFor();
+    expect(await vera.locator('td').nth(2).textContent()).toBe('shop');
+    await owner.getByLabel('User').fill('nobody');
+    await owner.getByRole('button', { name: 'Save member' }).click();
+    await owner
+      .getByRole('alert')
+      .getByText(/nobody/)
+      .waitFor(); // the API's 404, shown
+
+    await owner.getByLabel('Token name').fill('deploy');
+    await owner.getByLabel('Role (at most yours)').selectOption('developer');
+    await owner.getByRole('button', { name: 'Create token' }).click();
+    const secret = await owner.getByLabel('New token').textContent();
+    expect(secret).toMatch(/^kumo_/);
+    const res = await fetch(`${t.url}/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(((await res.json()) as any).role).toBe('developer'); // a real token, capped as asked
+    await owner.screenshot({ path: join(SHOTS, 'organisation.png'), fullPage: true });
+    owner.once('dialog', (d) => void d.accept());
+    await owner.getByRole('button', { name: 'Revoke deploy' }).click();
+    await owner.locator('tr[data-token="deploy"]').waitFor({ state: 'detached' });
+    const revoked = await fetch(`${t.url}/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(revoked.status).toBe(401);
+
+    owner.once('dialog', (d) => void d.accept());
+    await owner.getByRole('button', { name: 'Remove vera' }).click();
+    await vera.waitFor({ state: 'detached' });
+    await owner.close();
+  });
+
   it('is reachable by keyboard and logged no errors in the browser console', async () => {
     await page.goto(`${t.url}/#/p/shop/databases`);
     await page.locator('tr[data-name="from-cli"]').waitFor();
     const reached: string[] = [];
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 16; i++) {
       await page.keyboard.press('Tab');
       reached.push(
         await page.evaluate(() => {

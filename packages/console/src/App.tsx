@@ -1,12 +1,4 @@
-import {
-  type FormEvent,
-  type InputHTMLAttributes,
-  type ReactNode,
-  useCallback,
-  useEffect,
-  useMemo,
-  useState,
-} from 'react';
+import { type FormEvent, useCallback, useEffect, useMemo, useState } from 'react';
 import {
   ApiError,
   type EngineInfo,
@@ -17,16 +9,20 @@ import {
   session,
   watchCollection,
 } from './api.js';
+import { Field, TextField } from './fields.js';
+import { OrgPage } from './OrgPage.js';
 
 type Route =
   | { page: 'databases'; project: string }
   | { page: 'new'; project: string }
   | { page: 'database'; project: string; name: string }
   | { page: 'backups'; project: string }
+  | { page: 'org'; org: string }
   | { page: 'home' };
 
 function parseHash(hash: string): Route {
   const [, p, project, page, name] = hash.replace(/^#/, '').split('/');
+  if (p === 'o' && project) return { page: 'org', org: project };
   if (p !== 'p' || !project) return { page: 'home' };
   if (page === 'new') return { page: 'new', project };
   if (page === 'backups') return { page: 'backups', project };
@@ -128,7 +124,10 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   }, []);
   const project = 'project' in route ? route.project : undefined;
   const current = projects?.find((p) => p.metadata.name === project);
-  const selectedOrg = org ?? (current?.spec.org as string | undefined) ?? orgs[0]?.metadata.name;
+  const selectedOrg =
+    (route.page === 'org' ? route.org : org) ??
+    (current?.spec.org as string | undefined) ??
+    orgs[0]?.metadata.name;
   const inOrg = (projects ?? []).filter((p) => p.spec.org === selectedOrg);
   useEffect(() => {
     if (route.page === 'home' && inOrg[0]) go(`#/p/${inOrg[0].metadata.name}/databases`);
@@ -169,6 +168,11 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
             ))}
           </select>
         </label>
+        {selectedOrg && (
+          <a href={`#/o/${selectedOrg}`} aria-current={route.page === 'org' ? 'page' : undefined}>
+            Organisation
+          </a>
+        )}
         <span className="who" title={me?.grants.map((g) => `${g.org}: ${g.role}`).join(', ')}>
           {me?.principal}
         </span>
@@ -199,6 +203,8 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           <DatabaseList project={route.project} />
         ) : route.page === 'new' ? (
           <CreateDatabase project={route.project} />
+        ) : route.page === 'org' ? (
+          <OrgPage org={route.org} me={me} />
         ) : route.page === 'database' ? (
           <DatabaseDetail project={route.project} name={route.name} me={me} org={selectedOrg} />
         ) : (
@@ -296,48 +302,6 @@ function DatabaseList({ project }: { project: string }) {
         </table>
       )}
     </section>
-  );
-}
-
-/** A labelled text (or number) input with its error; onChange gets the new value. */
-function TextField({
-  label,
-  id,
-  error,
-  onChange,
-  ...input
-}: { label: string; id: string; error?: string; onChange: (value: string) => void } & Omit<
-  InputHTMLAttributes<HTMLInputElement>,
-  'id' | 'onChange'
->) {
-  return (
-    <Field label={label} id={id} error={error}>
-      <input id={id} onChange={(e) => onChange(e.target.value)} {...input} />
-    </Field>
-  );
-}
-
-function Field({
-  label,
-  error,
-  children,
-  id,
-}: {
-  label: string;
-  error?: string | undefined;
-  children: ReactNode;
-  id: string;
-}) {
-  return (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      {children}
-      {error && (
-        <span className="error" role="alert" id={`${id}-error`}>
-          {error}
-        </span>
-      )}
-    </div>
   );
 }
 
@@ -1100,7 +1064,11 @@ function Backups({ project }: { project: string }) {
                           Restore into new
                         </button>
                         {databases?.some((d) => d.metadata.name === b.spec.database) && (
-                          <button type="button" className="danger" onClick={() => void restoreInPlace(b)}>
+                          <button
+                            type="button"
+                            className="destructive"
+                            onClick={() => void restoreInPlace(b)}
+                          >
                             Restore in place
                           </button>
                         )}

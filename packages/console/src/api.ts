@@ -60,6 +60,9 @@ export const api = {
   async post<T>(path: string, body?: unknown): Promise<T> {
     return (await call('POST', path, body)).json() as Promise<T>;
   },
+  async put<T>(path: string, body: unknown): Promise<T> {
+    return (await call('PUT', path, body)).json() as Promise<T>;
+  },
   async patch<T>(path: string, body: unknown): Promise<T> {
     return (await call('PATCH', path, body, 'application/merge-patch+json')).json() as Promise<T>;
   },

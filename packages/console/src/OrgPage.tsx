@@ -1,0 +1,312 @@
+import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import { ApiError, type WhoAmI, api } from './api.js';
+import { Field, TextField } from './fields.js';
+
+interface Member {
+  user: string;
+  role: string;
+  projects: string[] | null;
+}
+interface Token {
+  id: string;
+  name: string;
+  prefix: string;
+  principal: string;
+  role: string;
+  org: string | null;
+  projects: string[] | null;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+interface QuotaReport {
+  items: Array<{ quota: string; limit: number | null; used: number; remaining: number | null }>;
+}
+
+const ROLES = ['owner', 'admin', 'developer', 'viewer', 'billing'];
+const message = (err: unknown) => (err instanceof ApiError ? err.problem.detail : String(err));
+
+/** An organisation: its quotas and usage, its members, and your tokens — each shown to who may see it. */
+export function OrgPage({ org, me }: { org: string; me: WhoAmI | undefined }) {
+  const grant = me?.grants.find((g) => g.org === org);
+  const may = (permission: string) =>
+    me?.kind === 'operator' || (grant?.projects === null && grant.permissions.includes(permission));
+  if (!me) return <p className="muted">Loading…</p>;
+  return (
+    <section>
+      <h1>Organisation {org}</h1>
+      {may('usage.read') && <Quotas org={org} />}
+      {may('org.read') && <Members org={org} manage={may('members.manage')} owner={may('owners.manage')} />}
+      <Tokens org={org} me={me} />
+    </section>
+  );
+}
+
+function Quotas({ org }: { org: string }) {
+  const [report, setReport] = useState<QuotaReport>();
+  useEffect(() => {
+    void api.get<QuotaReport>(`/v1/orgs/${org}/quotas`).then(setReport, () => undefined);
+  }, [org]);
+  return (
+    <>
+      <h2>Quotas</h2>
+      {!report ? (
+        <p className="muted">Loading…</p>
+      ) : (
+        <table className="list" aria-label="Quotas">
+          <thead>
+            <tr>
+              <th>Quota</th>
+              <th>Used</th>
+              <th>Limit</th>
+              <th>Left</th>
+            </tr>
+          </thead>
+          <tbody>
+            {report.items.map((q) => (
+              <tr key={q.quota} data-quota={q.quota}>
+                <td>{q.quota}</td>
+                <td>{q.used}</td>
+                <td>{q.limit ?? 'none'}</td>
+                <td>{q.remaining ?? '—'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+function Members({ org, manage, owner }: { org: string; manage: boolean; owner: boolean }) {
+  const [members, setMembers] = useState<Member[]>();
+  const [user, setUser] = useState('');
+  const [role, setRole] = useState('developer');
+  const [projects, setProjects] = useState('');
+  const [error, setError] = useState<ApiError>();
+  const [notice, setNotice] = useState('');
+  const load = useCallback(
+    () => api.get<{ items: Member[] }>(`/v1/orgs/${org}/members`).then((l) => setMembers(l.items)),
+    [org],
+  );
+  useEffect(() => void load().catch(() => undefined), [load]);
+  const act = async (fn: () => Promise<unknown>, done: string) => {
+    setError(undefined);
+    setNotice('');
+    try {
+      await fn();
+      setNotice(done);
+      await load();
+    } catch (err) {
+      if (err instanceof ApiError) setError(err);
+      else setNotice(message(err));
+    }
+  };
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const list = projects
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
+    void act(
+      () => api.put(`/v1/orgs/${org}/members/${user}`, { role, projects: list.length ? list : null }),
+      `${user} is ${role}${list.length ? ` in ${list.join(', ')}` : ''}.`,
+    );
+  };
+  const remove = (m: Member) => {
+    if (!window.confirm(`Remove ${m.user} from ${org}? Their access ends at once.`)) return;
+    void act(() => api.delete(`/v1/orgs/${org}/members/${m.user}`), `${m.user} was removed.`);
+  };
+  return (
+    <>
+      <h2>Members</h2>
+      {!members ? (
+        <p className="muted">Loading…</p>
+      ) : (
+        <table className="list" aria-label="Members">
+          <thead>
+            <tr>
+              <th>User</th>
+              <th>Role</th>
+              <th className="wide">Projects</th>
+              {manage && <th>Actions</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {members.map((m) => (
+              <tr key={m.user} data-member={m.user}>
+                <td>{m.user}</td>
+                <td>{m.role}</td>
+                <td className="wide">{m.projects ? m.projects.join(', ') || 'none' : 'all'}</td>
+                {manage && (
+                  <td>
+                    {(owner || m.role !== 'owner') && (
+                      <button type="button" className="destructive" onClick={() => remove(m)}>
+                        Remove {m.user}
+                      </button>
+                    )}
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {manage && (
+        <form className="inline" aria-label="Add or change a member" onSubmit={submit}>
+          <TextField label="User" id="member-user" value={user} onChange={setUser} required />
+          <Field label="Role" id="member-role" error={error?.fieldError('role')}>
+            <select id="member-role" value={role} onChange={(e) => setRole(e.target.value)}>
+              {ROLES.filter((r) => owner || r !== 'owner').map((r) => (
+                <option key={r}>{r}</option>
+              ))}
+            </select>
+          </Field>
+          <TextField
+            label="Only in projects (comma-separated, optional)"
+            id="member-projects"
+            value={projects}
+            onChange={setProjects}
+            error={error?.fieldError('projects')}
+          />
+          <button type="submit">Save member</button>
+        </form>
+      )}
+      {error && !error.problem.errors?.length && (
+        <p className="error" role="alert">
+          {error.problem.detail}
+        </p>
+      )}
+      {notice && <p role="status">{notice}</p>}
+    </>
+  );
+}
+
+function Tokens({ org, me }: { org: string; me: WhoAmI }) {
+  const [tokens, setTokens] = useState<Token[]>();
+  const [name, setName] = useState('');
+  const [role, setRole] = useState('');
+  const [days, setDays] = useState('90');
+  const [made, setMade] = useState<Token & { token: string }>();
+  const [copied, setCopied] = useState(false);
+  const [error, setError] = useState<ApiError>();
+  const load = useCallback(
+    () => api.get<{ items: Token[] }>('/v1/tokens').then((l) => setTokens(l.items)),
+    [],
+  );
+  useEffect(() => void load().catch(() => undefined), [load]);
+  const mine = (tokens ?? []).filter((t) => !t.revokedAt && (t.org === null || t.org === org));
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(undefined);
+    setCopied(false);
+    try {
+      setMade(
+        await api.post<Token & { token: string }>('/v1/tokens', {
+          name,
+          org,
+          ...(role ? { role } : {}),
+          ...(days ? { expiresInDays: Number(days) } : {}),
+        }),
+      );
+      setName('');
+      await load();
+    } catch (err) {
+      if (err instanceof ApiError) setError(err);
+    }
+  };
+  const revoke = async (t: Token) => {
+    if (!window.confirm(`Revoke token ${t.name}? Whatever uses it stops working at once.`)) return;
+    try {
+      await api.delete(`/v1/tokens/${t.id}`);
+      await load();
+    } catch (err) {
+      if (err instanceof ApiError) setError(err);
+    }
+  };
+  return (
+    <>
+      <h2>API tokens</h2>
+      {!tokens ? (
+        <p className="muted">Loading…</p>
+      ) : mine.length === 0 ? (
+        <p className="empty">No tokens for {org}.</p>
+      ) : (
+        <table className="list" aria-label="API tokens">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Role</th>
+              <th className="wide">Owner, last used, expiry</th>
+              <th>Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {mine.map((t) => (
+              <tr key={t.id} data-token={t.name}>
+                <td>
+                  {t.name} <code>kumo_{t.prefix}_…</code>
+                </td>
+                <td>{t.role}</td>
+                <td className="wide muted">
+                  {t.principal}, {t.lastUsedAt ? `used ${t.lastUsedAt.slice(0, 16)}` : 'never used'},{' '}
+                  {t.expiresAt ? `expires ${t.expiresAt.slice(0, 10)}` : 'no expiry'}
+                </td>
+                <td>
+                  <button type="button" className="destructive" onClick={() => void revoke(t)}>
+                    Revoke {t.name}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form className="inline" aria-label="Create a token" onSubmit={(e) => void submit(e)}>
+        <TextField
+          label="Token name"
+          id="token-name"
+          value={name}
+          onChange={setName}
+          required
+          error={error?.fieldError('name')}
+        />
+        <Field label="Role (at most yours)" id="token-role" error={error?.fieldError('role')}>
+          <select id="token-role" value={role} onChange={(e) => setRole(e.target.value)}>
+            <option value="">same as mine ({me.grants.find((g) => g.org === org)?.role ?? me.role})</option>
+            {ROLES.map((r) => (
+              <option key={r}>{r}</option>
+            ))}
+          </select>
+        </Field>
+        <TextField
+          label="Expires after (days, empty: never)"
+          id="token-days"
+          type="number"
+          min={1}
+          value={days}
+          onChange={setDays}
+          error={error?.fieldError('expiresInDays')}
+        />
+        <button type="submit">Create token</button>
+      </form>
+      {error && !error.problem.errors?.length && (
+        <p className="error" role="alert">
+          {error.problem.detail}
+        </p>
+      )}
+      {made && (
+        <div className="credentials" role="status">
+          <p>Token {made.name} — shown once, keep it now:</p>
+          <code aria-label="New token">{made.token}</code>{' '}
+          <button
+            type="button"
+            onClick={() => void navigator.clipboard?.writeText(made.token).then(() => setCopied(true))}
+          >
+            {copied ? 'Copied' : 'Copy'}
+          </button>
+        </div>
+      )}
+    </>
+  );
+}
