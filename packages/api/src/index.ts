@@ -6,3 +6,4 @@ export * from './merge-patch.js';
 export * from './meta.js';
 export * from './problems.js';
 export * from './engines.js';
+export * from './tenancy.js';

@@ -1,27 +1,7 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import type { MemberInfo, QuotaReport, TokenInfo } from '@kumo/api';
 import { ApiError, type WhoAmI, api } from './api.js';
 import { Field, TextField } from './fields.js';
-
-interface Member {
-  user: string;
-  role: string;
-  projects: string[] | null;
-}
-interface Token {
-  id: string;
-  name: string;
-  prefix: string;
-  principal: string;
-  role: string;
-  org: string | null;
-  projects: string[] | null;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-}
-interface QuotaReport {
-  items: Array<{ quota: string; limit: number | null; used: number; remaining: number | null }>;
-}
 
 const ROLES = ['owner', 'admin', 'developer', 'viewer', 'billing'];
 const message = (err: unknown) => (err instanceof ApiError ? err.problem.detail : String(err));
@@ -79,14 +59,14 @@ function Quotas({ org }: { org: string }) {
 }
 
 function Members({ org, manage, owner }: { org: string; manage: boolean; owner: boolean }) {
-  const [members, setMembers] = useState<Member[]>();
+  const [members, setMembers] = useState<MemberInfo[]>();
   const [user, setUser] = useState('');
   const [role, setRole] = useState('developer');
   const [projects, setProjects] = useState('');
   const [error, setError] = useState<ApiError>();
   const [notice, setNotice] = useState('');
   const load = useCallback(
-    () => api.get<{ items: Member[] }>(`/v1/orgs/${org}/members`).then((l) => setMembers(l.items)),
+    () => api.get<{ items: MemberInfo[] }>(`/v1/orgs/${org}/members`).then((l) => setMembers(l.items)),
     [org],
   );
   useEffect(() => void load().catch(() => undefined), [load]);
@@ -113,7 +93,7 @@ function Members({ org, manage, owner }: { org: string; manage: boolean; owner: 
       `${user} is ${role}${list.length ? ` in ${list.join(', ')}` : ''}.`,
     );
   };
-  const remove = (m: Member) => {
+  const remove = (m: MemberInfo) => {
     if (!window.confirm(`Remove ${m.user} from ${org}? Their access ends at once.`)) return;
     void act(() => api.delete(`/v1/orgs/${org}/members/${m.user}`), `${m.user} was removed.`);
   };
@@ -183,15 +163,15 @@ function Members({ org, manage, owner }: { org: string; manage: boolean; owner: 
 }
 
 function Tokens({ org, me }: { org: string; me: WhoAmI }) {
-  const [tokens, setTokens] = useState<Token[]>();
+  const [tokens, setTokens] = useState<TokenInfo[]>();
   const [name, setName] = useState('');
   const [role, setRole] = useState('');
   const [days, setDays] = useState('90');
-  const [made, setMade] = useState<Token & { token: string }>();
+  const [made, setMade] = useState<TokenInfo & { token: string }>();
   const [copied, setCopied] = useState(false);
   const [error, setError] = useState<ApiError>();
   const load = useCallback(
-    () => api.get<{ items: Token[] }>('/v1/tokens').then((l) => setTokens(l.items)),
+    () => api.get<{ items: TokenInfo[] }>('/v1/tokens').then((l) => setTokens(l.items)),
     [],
   );
   useEffect(() => void load().catch(() => undefined), [load]);
@@ -202,7 +182,7 @@ function Tokens({ org, me }: { org: string; me: WhoAmI }) {
     setCopied(false);
     try {
       setMade(
-        await api.post<Token & { token: string }>('/v1/tokens', {
+        await api.post<TokenInfo & { token: string }>('/v1/tokens', {
           name,
           org,
           ...(role ? { role } : {}),
@@ -215,7 +195,7 @@ function Tokens({ org, me }: { org: string; me: WhoAmI }) {
       if (err instanceof ApiError) setError(err);
     }
   };
-  const revoke = async (t: Token) => {
+  const revoke = async (t: TokenInfo) => {
     if (!window.confirm(`Revoke token ${t.name}? Whatever uses it stops working at once.`)) return;
     try {
       await api.delete(`/v1/tokens/${t.id}`);

@@ -1,9 +1,9 @@
+import { QUOTA_NAMES, type QuotaName } from '@kumo/api';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { SetupError } from './errors.js';
 import type { S3StoreConfig } from './backups/s3-object-store.js';
-import { QUOTA_NAMES, type QuotaName } from './quotas/quota-store.js';
 
 /** What `kumo up` accepts on its command line. Every option is optional; see resolveConfig for defaults. */
 export interface UpOptions {

@@ -1,20 +1,7 @@
+import type { TokenInfo } from '@kumo/api';
 import type { Command } from 'commander';
 import { table, writeOutput } from '../core/output.js';
 import { type Runtime, invocation } from '../core/runtime.js';
-
-interface TokenInfo {
-  id: string;
-  name: string;
-  prefix: string;
-  principal: string;
-  role: string;
-  org: string | null;
-  projects: string[] | null;
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-}
 
 /** API tokens and the audit log. */
 export function registerAdminCommands(program: Command, runtime: Runtime): void {

@@ -1,24 +1,13 @@
+import type { MemberInfo, QuotaReport } from '@kumo/api';
 import { type Command, InvalidArgumentError } from 'commander';
 import { table, writeOutput } from '../core/output.js';
 import { type Runtime, invocation } from '../core/runtime.js';
 
-interface Member {
-  org: string;
-  user: string;
-  role: string;
-  projects: string[] | null;
-  updatedAt: string;
-}
 interface User {
   name: string;
   displayName: string | null;
   email: string | null;
   createdAt: string;
-}
-interface QuotaReport {
-  scope: string;
-  name: string;
-  items: Array<{ quota: string; limit: number | null; used: number; remaining: number | null }>;
 }
 
 const path = encodeURIComponent;
@@ -102,7 +91,7 @@ export function registerIamCommands(program: Command, runtime: Runtime): void {
     .addHelpText('after', '\nExample:\n  kumo member list --org acme')
     .action(async (o: { org: string }, cmd: Command) => {
       const inv = await invocation(runtime, cmd);
-      const { items } = await inv.client.request<{ items: Member[] }>(
+      const { items } = await inv.client.request<{ items: MemberInfo[] }>(
         'GET',
         `/v1/orgs/${path(o.org)}/members`,
       );
@@ -137,7 +126,7 @@ export function registerIamCommands(program: Command, runtime: Runtime): void {
     )
     .action(async (name: string, o: { org: string; role: string; projects?: string[] }, cmd: Command) => {
       const inv = await invocation(runtime, cmd);
-      const m = await inv.client.request<Member>('PUT', `/v1/orgs/${path(o.org)}/members/${path(name)}`, {
+      const m = await inv.client.request<MemberInfo>('PUT', `/v1/orgs/${path(o.org)}/members/${path(name)}`, {
         body: { role: o.role, ...(o.projects ? { projects: o.projects } : {}) },
       });
       writeOutput(

@@ -1,3 +1,4 @@
+import type { TokenInfo } from '@kumo/api';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
 import type { Queryable } from '../store/sql.js';
@@ -173,22 +174,6 @@ export function inTokenScope(token: TokenInfo, scope: TokenScope | undefined): b
   return (
     token.principal.startsWith('service:') && token.org !== null && scope.serviceOrgs.includes(token.org)
   );
-}
-
-/** A token as it is shown after creation: everything but the secret. */
-export interface TokenInfo {
-  id: string;
-  name: string;
-  prefix: string;
-  principal: string;
-  role: string;
-  org: string | null;
-  projects: string[] | null;
-  createdBy: string | null;
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
 }
 
 interface TokenRow {

@@ -1,11 +1,11 @@
-import { nameSchema, problemSchema } from '@kumo/api';
+import { QUOTA_NAMES, nameSchema, problemSchema } from '@kumo/api';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { Authorizer } from '../auth/authorizer.js';
 import type { Membership, MembershipStore } from '../auth/membership-store.js';
 import { MEMBER_ROLES } from '../auth/roles.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
-import { QUOTA_NAMES, type QuotaStore } from '../quotas/quota-store.js';
+import type { QuotaStore } from '../quotas/quota-store.js';
 import { orgOfProject, platformResourceExists, requireProjectsOf } from '../store/resource-rows.js';
 import { writeContext } from './request-context.js';
 import { type AppContext, type KumoRouter, validated } from './router.js';

@@ -1,21 +1,13 @@
+import { QUOTA_NAMES, type QuotaName, type QuotaReport } from '@kumo/api';
 import type pg from 'pg';
 import { QuotaExceededError } from '../errors.js';
 import { type AuditRecord, recordAudit } from '../store/audit-log.js';
 import { type Queryable, withTransaction } from '../store/sql.js';
 
-export const QUOTA_NAMES = ['databases', 'storageGB', 'backups'] as const;
-export type QuotaName = (typeof QUOTA_NAMES)[number];
-
 /** A limit per quota; null means no limit at this level (a project is still bounded by its org). */
 export type Limits = Record<QuotaName, number | null>;
 export type Usage = Record<QuotaName, number>;
 export type QuotaScope = 'org' | 'project';
-
-export interface QuotaReport {
-  scope: QuotaScope;
-  name: string;
-  items: Array<{ quota: QuotaName; limit: number | null; used: number; remaining: number | null }>;
-}
 
 const NO_LIMITS: Limits = { databases: null, storageGB: null, backups: null };
 

@@ -1,0 +1,38 @@
+/** The wire shapes of the tenancy API (tokens, members, quotas): one definition for the server, the CLI and the console. */
+
+export const QUOTA_NAMES = ['databases', 'storageGB', 'backups'] as const;
+export type QuotaName = (typeof QUOTA_NAMES)[number];
+
+/** A quota scope's limits (null: no limit at this level) with what is used and left. */
+export interface QuotaReport {
+  scope: 'org' | 'project';
+  name: string;
+  items: Array<{ quota: QuotaName; limit: number | null; used: number; remaining: number | null }>;
+}
+
+/** A token as it is shown after creation: everything but the secret. */
+export interface TokenInfo {
+  id: string;
+  name: string;
+  prefix: string;
+  principal: string;
+  role: string;
+  org: string | null;
+  projects: string[] | null;
+  createdBy: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+/** A user's role in an org, optionally narrowed to some of its projects. */
+export interface MemberInfo {
+  org: string;
+  user: string;
+  role: string;
+  /** null: the whole org. */
+  projects: string[] | null;
+  createdAt: string;
+  updatedAt: string;
+}
