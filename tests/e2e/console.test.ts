@@ -231,7 +231,17 @@ describe('the web console', { timeout: 150_000 }, () => {
     await owner.getByRole('button', { name: 'Sign in' }).click();
     await owner.getByRole('link', { name: 'Organisation' }).click();
     await owner.getByRole('heading', { name: 'Organisation acme' }).waitFor();
-    await owner.locator('tr[data-quota="databases"]').waitFor();
+    await owner.getByRole('table', { name: 'org acme' }).locator('tr[data-quota="databases"]').waitFor();
+    // Owners set project quotas (within the org's); the org's own are the operators'.
+    expect(await owner.getByLabel('org acme: databases limit').count()).toBe(0);
+    await owner.getByLabel('project shop: databases limit').fill('5');
+    await owner.getByRole('button', { name: 'Save project shop' }).click();
+    await expect
+      .poll(async () => {
+        const report = (await (await t.request('/v1/projects/shop/quotas')).json()) as any;
+        return report.items.find((q: any) => q.quota === 'databases').limit;
+      })
+      .toBe(5);
 
     // vera is a viewer (the test before); make her a developer in one project.
     const vera = owner.locator('tr[data-member="vera"]');

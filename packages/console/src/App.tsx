@@ -204,7 +204,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
         ) : route.page === 'new' ? (
           <CreateDatabase project={route.project} />
         ) : route.page === 'org' ? (
-          <OrgPage org={route.org} me={me} />
+          <OrgPage org={route.org} me={me} projects={inOrg.map((p) => p.metadata.name)} />
         ) : route.page === 'database' ? (
           <DatabaseDetail project={route.project} name={route.name} me={me} org={selectedOrg} />
         ) : (

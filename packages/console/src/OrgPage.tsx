@@ -7,7 +7,7 @@ const ROLES = ['owner', 'admin', 'developer', 'viewer', 'billing'];
 const message = (err: unknown) => (err instanceof ApiError ? err.problem.detail : String(err));
 
 /** An organisation: its quotas and usage, its members, and your tokens — each shown to who may see it. */
-export function OrgPage({ org, me }: { org: string; me: WhoAmI | undefined }) {
+export function OrgPage({ org, me, projects }: { org: string; me: WhoAmI | undefined; projects: string[] }) {
   const grant = me?.grants.find((g) => g.org === org);
   const may = (permission: string) =>
     me?.kind === 'operator' || (grant?.projects === null && grant.permissions.includes(permission));
@@ -15,44 +15,105 @@ export function OrgPage({ org, me }: { org: string; me: WhoAmI | undefined }) {
   return (
     <section>
       <h1>Organisation {org}</h1>
-      {may('usage.read') && <Quotas org={org} />}
+      {may('usage.read') && (
+        <>
+          <h2>Quotas</h2>
+          <QuotaTable
+            path={`/v1/orgs/${org}/quotas`}
+            title={`org ${org}`}
+            editable={me.kind === 'operator'}
+          />
+          {projects.map((p) => (
+            <QuotaTable
+              key={p}
+              path={`/v1/projects/${p}/quotas`}
+              title={`project ${p}`}
+              editable={may('quotas.manage')}
+            />
+          ))}
+        </>
+      )}
       {may('org.read') && <Members org={org} manage={may('members.manage')} owner={may('owners.manage')} />}
       <Tokens org={org} me={me} />
     </section>
   );
 }
 
-function Quotas({ org }: { org: string }) {
+/** A scope's quotas with their usage; with `editable`, a form that changes the limits (empty: no limit). */
+function QuotaTable({ path, title, editable }: { path: string; title: string; editable: boolean }) {
   const [report, setReport] = useState<QuotaReport>();
+  const [limits, setLimits] = useState<Record<string, string>>({});
+  const [error, setError] = useState('');
+  const show = useCallback((r: QuotaReport) => {
+    setReport(r);
+    setLimits(Object.fromEntries(r.items.map((q) => [q.quota, q.limit === null ? '' : String(q.limit)])));
+  }, []);
   useEffect(() => {
-    void api.get<QuotaReport>(`/v1/orgs/${org}/quotas`).then(setReport, () => undefined);
-  }, [org]);
+    void api.get<QuotaReport>(path).then(show, () => undefined);
+  }, [path, show]);
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    setError('');
+    try {
+      const change = Object.fromEntries(
+        Object.entries(limits).map(([quota, v]) => [quota, v === '' ? null : Number(v)]),
+      );
+      show(await api.patch<QuotaReport>(path, change));
+    } catch (err) {
+      setError(message(err));
+    }
+  };
+  if (!report) return <p className="muted">Loading…</p>;
+  const table = (
+    <table className="list" aria-label={title}>
+      <thead>
+        <tr>
+          <th>Quota</th>
+          <th>Used</th>
+          <th>Limit</th>
+          <th>Left</th>
+        </tr>
+      </thead>
+      <tbody>
+        {report.items.map((q) => (
+          <tr key={q.quota} data-quota={q.quota}>
+            <td>{q.quota}</td>
+            <td>{q.used}</td>
+            <td>
+              {editable ? (
+                <input
+                  aria-label={`${title}: ${q.quota} limit`}
+                  type="number"
+                  min={0}
+                  placeholder="none"
+                  value={limits[q.quota] ?? ''}
+                  onChange={(e) => setLimits({ ...limits, [q.quota]: e.target.value })}
+                />
+              ) : (
+                (q.limit ?? 'none')
+              )}
+            </td>
+            <td>{q.remaining ?? '—'}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
   return (
     <>
-      <h2>Quotas</h2>
-      {!report ? (
-        <p className="muted">Loading…</p>
+      <h3>{title}</h3>
+      {editable ? (
+        <form aria-label={`Change ${title}`} onSubmit={(e) => void save(e)}>
+          {table}
+          <button type="submit">Save {title}</button>
+        </form>
       ) : (
-        <table className="list" aria-label="Quotas">
-          <thead>
-            <tr>
-              <th>Quota</th>
-              <th>Used</th>
-              <th>Limit</th>
-              <th>Left</th>
-            </tr>
-          </thead>
-          <tbody>
-            {report.items.map((q) => (
-              <tr key={q.quota} data-quota={q.quota}>
-                <td>{q.quota}</td>
-                <td>{q.used}</td>
-                <td>{q.limit ?? 'none'}</td>
-                <td>{q.remaining ?? '—'}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        table
+      )}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
       )}
     </>
   );
