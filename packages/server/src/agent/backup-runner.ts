@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { type Condition, type Resource, setCondition } from '@kumo/api';
 import type { z } from 'zod';
 import type { backupKind } from '@kumo/api';
-import type { ObjectStore, StoredObject } from '../backups/object-store.js';
+import type { ObjectInfo, ObjectStore, StoredObject } from '../backups/object-store.js';
 import { DriverError, type DataFacts, type InstanceSpec, type RuntimeDriver } from '../drivers/driver.js';
 import type { EngineCatalog } from '../engines/engine-catalog.js';
 import type { ResourceKey } from '../store/resource-rows.js';
@@ -75,13 +75,15 @@ export class BackupRunner {
       }));
       if (!this.driver.backup) throw new BackupError('BackupUnsupported', 'This target cannot take backups.');
       const instance = instanceSpecOf(db, this.catalog, await this.client.credentials(db));
-      const { stored, facts, tool, format } = await this.dump(key, instance);
-      const seen = await this.store.stat(key).catch((err: unknown) => {
-        throw new BackupError(
-          'StoreUnreachable',
-          `Reading the object back failed: ${(err as Error).message}`,
-        );
-      });
+      const { stored, facts, tool, format, readBack } = await this.dump(key, instance);
+      const seen =
+        readBack ??
+        (await this.store.stat(key).catch((err: unknown) => {
+          throw new BackupError(
+            'StoreUnreachable',
+            `Reading the object back failed: ${(err as Error).message}`,
+          );
+        }));
       if (!seen)
         throw new BackupError(
           'ObjectMissing',
@@ -165,12 +167,19 @@ export class BackupRunner {
 
   /**
    * Dumps the instance into key: a store with local files takes the dump tool's output directly
-   * (no copy through Kumo), any other gets it streamed. Throws BackupError; leaves nothing under key.
+   * (no copy through Kumo; its commit reads the object back, which is then the read-back check), any
+   * other gets it streamed. Throws BackupError.
    */
   private async dump(
     key: string,
     instance: InstanceSpec,
-  ): Promise<{ stored: StoredObject; facts: DataFacts; tool: string; format: string }> {
+  ): Promise<{
+    stored: StoredObject;
+    facts: DataFacts;
+    tool: string;
+    format: string;
+    readBack?: ObjectInfo;
+  }> {
     const local = await this.store.openLocal?.(key).catch((err: unknown) => {
       throw new BackupError('UploadFailed', (err as Error).message);
     });
@@ -187,7 +196,7 @@ export class BackupRunner {
       const stored = await local.commit().catch((err: unknown) => {
         throw new BackupError('UploadFailed', (err as Error).message);
       });
-      return { stored, facts, tool, format };
+      return { stored, facts, tool, format, readBack: { size: stored.size, etag: stored.etag } };
     }
     let stored: StoredObject;
     try {

@@ -44,27 +44,24 @@ export class FsObjectStore implements ObjectStore {
       await partial.abort();
       throw this.failure(key, err);
     }
-    return partial.finish(size, hash.digest('hex'));
+    await partial.finish();
+    const sha256 = hash.digest('hex');
+    return { key, size, sha256, etag: sha256 };
   }
 
-  /** The dump tool writes the temporary file itself; commit hashes what it wrote and moves it into place. */
+  /**
+   * The dump tool writes the temporary file itself. commit moves it into place and then reads the
+   * object back (as stat does): Kumo saw none of the bytes, so what is stored is what it measures.
+   */
   async openLocal(key: string): Promise<LocalUpload> {
     const partial = await this.openPartial(key);
     return {
       fd: partial.file.fd,
       commit: async () => {
-        const hash = createHash('sha256');
-        let size = 0;
-        try {
-          for await (const chunk of createReadStream(partial.path)) {
-            hash.update(chunk as Buffer);
-            size += (chunk as Buffer).length;
-          }
-        } catch (err) {
-          await partial.abort();
-          throw this.failure(key, err);
-        }
-        return partial.finish(size, hash.digest('hex'));
+        await partial.finish();
+        const seen = await this.stat(key);
+        if (!seen) throw new ObjectStoreError(`${key} is not in ${this.description} after it was written.`);
+        return { key, size: seen.size, sha256: seen.etag, etag: seen.etag };
       },
       abort: partial.abort,
     };
@@ -88,20 +85,19 @@ export class FsObjectStore implements ObjectStore {
       await file.close().catch(() => undefined);
       await rm(path, { force: true }).catch(() => undefined);
     };
-    const finish = async (size: number, sha256: string): Promise<StoredObject> => {
+    const finish = async (): Promise<void> => {
       try {
         await file.sync();
         await file.close();
         await rename(path, target);
         const dir = await open(dirname(target), 'r');
         await dir.sync().finally(() => dir.close());
-        return { key, size, sha256, etag: sha256 };
       } catch (err) {
         await abort();
         throw this.failure(key, err);
       }
     };
-    return { file, path, finish, abort };
+    return { file, finish, abort };
   }
 
   private failure(key: string, err: unknown): ObjectStoreError {

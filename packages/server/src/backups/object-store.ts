@@ -13,7 +13,10 @@ export interface StoredObject {
 /** An object being written by another process through a file descriptor (see ObjectStore.openLocal). */
 export interface LocalUpload {
   readonly fd: number;
-  /** Makes the written bytes the object under its key, durably; measures its size and SHA-256. */
+  /**
+   * Makes the written bytes the object under its key, durably, and measures its size and SHA-256
+   * by reading the stored object back: the result is also the read-back check.
+   */
   commit(): Promise<StoredObject>;
   /** Forgets what was written. */
   abort(): Promise<void>;
