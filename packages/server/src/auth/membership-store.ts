@@ -186,10 +186,7 @@ export class MembershipStore {
         'UPDATE memberships SET projects = array_remove(projects, $2), updated_at = now() WHERE org = $1 AND $2 = ANY (projects)',
         [org, project],
       );
-      await client.query(
-        'UPDATE tokens SET projects = array_remove(projects, $2) WHERE (org = $1 OR org IS NULL) AND $2 = ANY (projects)',
-        [org, project],
-      );
+      await this.tokens.forgetProject(org, project, client);
     });
   }
 

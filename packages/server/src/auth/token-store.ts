@@ -152,6 +152,14 @@ export class TokenStore {
     }
   }
 
+  /** Takes a deleted project out of the tokens narrowed to it (one narrowed to nothing else then reaches no project). */
+  async forgetProject(org: string, project: string, client: Queryable = this.pool): Promise<void> {
+    await client.query(
+      'UPDATE tokens SET projects = array_remove(projects, $2) WHERE org = $1 AND $2 = ANY (projects)',
+      [org, project],
+    );
+  }
+
   async existsFor(principal: string): Promise<boolean> {
     const { rowCount } = await this.pool.query(
       'SELECT 1 FROM tokens WHERE principal = $1 AND revoked_at IS NULL',

@@ -19,8 +19,9 @@ export interface BackupSchedulerOptions {
 /**
  * The control plane's backup clock. Each tick, for every database with a backup policy: creates
  * one Backup for the latest due slot (never a burst of missed ones after downtime; the agent runs
- * one backup per database at a time; with `verify`, the Backup asks for its verification too), and removes scheduled backups past the policy's retention.
- * It also removes backups of deleted databases once they are older than the orphan retention.
+ * one backup per database at a time; with `verify`, the Backup asks for its verification too), and
+ * removes scheduled backups past the policy's retention. It also removes backups of deleted
+ * databases once they are older than the orphan retention.
  */
 export class BackupScheduler {
   private timer: NodeJS.Timeout | undefined;
