@@ -6,10 +6,11 @@ import {
   type WhoAmI,
   api,
   notReady,
+  problemText,
   session,
   watchCollection,
 } from './api.js';
-import { Field, TextField } from './fields.js';
+import { Field, FormProblem, TextField } from './fields.js';
 import { OrgPage } from './OrgPage.js';
 
 type Route =
@@ -78,7 +79,7 @@ function SignIn({ onSignIn }: { onSignIn: (token: string) => void }) {
       onSignIn(value.trim());
     } catch (err) {
       session.clear();
-      setError(err instanceof ApiError ? err.problem.detail : 'Kumo could not be reached.');
+      setError(problemText(err));
     } finally {
       setBusy(false);
     }
@@ -496,11 +497,7 @@ function CreateDatabase({ project }: { project: string }) {
             each backup (restore it into a scratch instance and compare)
           </label>
         </fieldset>
-        {error && !error.problem.errors?.length && (
-          <p className="error" role="alert">
-            {error.problem.detail}
-          </p>
-        )}
+        <FormProblem error={error} />
         <button type="submit" disabled={busy}>
           {busy ? 'Creating…' : 'Create'}
         </button>
@@ -595,7 +592,7 @@ function DatabaseDetail({
     try {
       await fn();
     } catch (err) {
-      setError(err instanceof ApiError ? err.problem.detail : String(err));
+      setError(problemText(err));
     }
   };
   const stopped = Boolean(db.spec.stopped);
@@ -697,9 +694,7 @@ function Credentials({
           onClick={() =>
             api
               .get<typeof creds>(`${base}/credentials`)
-              .then(setCreds, (err: unknown) =>
-                setError(err instanceof ApiError ? err.problem.detail : String(err)),
-              )
+              .then(setCreds, (err: unknown) => setError(problemText(err)))
           }
         >
           Show credentials
@@ -923,7 +918,7 @@ function DeleteDatabase({ name, base, project }: { name: string; base: string; p
           await api.delete(base);
           go(`#/p/${project}/databases`);
         } catch (err) {
-          setError(err instanceof ApiError ? err.problem.detail : String(err));
+          setError(problemText(err));
         }
       }}
     >
@@ -953,7 +948,7 @@ function Backups({ project }: { project: string }) {
     try {
       await fn();
     } catch (err) {
-      setError(err instanceof ApiError ? err.problem.detail : String(err));
+      setError(problemText(err));
     }
   };
   const restore = async (b: Resource) => {

@@ -1,10 +1,9 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import type { MemberInfo, QuotaReport, TokenInfo } from '@kumo/api';
-import { ApiError, type WhoAmI, api } from './api.js';
-import { Field, TextField } from './fields.js';
+import { ApiError, type WhoAmI, api, problemText } from './api.js';
+import { Field, FormProblem, TextField } from './fields.js';
 
 const ROLES = ['owner', 'admin', 'developer', 'viewer', 'billing'];
-const message = (err: unknown) => (err instanceof ApiError ? err.problem.detail : String(err));
 
 /** An organisation: its quotas and usage, its members, and your tokens — each shown to who may see it. */
 export function OrgPage({ org, me, projects }: { org: string; me: WhoAmI | undefined; projects: string[] }) {
@@ -60,7 +59,7 @@ function QuotaTable({ path, title, editable }: { path: string; title: string; ed
       );
       show(await api.patch<QuotaReport>(path, change));
     } catch (err) {
-      setError(message(err));
+      setError(problemText(err));
     }
   };
   if (!report) return <p className="muted">Loading…</p>;
@@ -140,7 +139,7 @@ function Members({ org, manage, owner }: { org: string; manage: boolean; owner: 
       await load();
     } catch (err) {
       if (err instanceof ApiError) setError(err);
-      else setNotice(message(err));
+      else setNotice(problemText(err));
     }
   };
   const submit = (e: FormEvent) => {
@@ -213,11 +212,7 @@ function Members({ org, manage, owner }: { org: string; manage: boolean; owner: 
           <button type="submit">Save member</button>
         </form>
       )}
-      {error && !error.problem.errors?.length && (
-        <p className="error" role="alert">
-          {error.problem.detail}
-        </p>
-      )}
+      <FormProblem error={error} />
       {notice && <p role="status">{notice}</p>}
     </>
   );
@@ -331,11 +326,7 @@ function Tokens({ org, me }: { org: string; me: WhoAmI }) {
         />
         <button type="submit">Create token</button>
       </form>
-      {error && !error.problem.errors?.length && (
-        <p className="error" role="alert">
-          {error.problem.detail}
-        </p>
-      )}
+      <FormProblem error={error} />
       {made && (
         <div className="credentials" role="status">
           <p>Token {made.name} — shown once, keep it now:</p>

@@ -29,12 +29,18 @@ export class ApiError extends Error {
   }
 }
 
+/** What to tell the user about a failed call. */
+export function problemText(err: unknown): string {
+  return err instanceof ApiError ? err.problem.detail : String(err);
+}
+
 async function call(
   method: string,
   path: string,
   body?: unknown,
   contentType = 'application/json',
 ): Promise<Response> {
+  // Kumo out of reach is a problem like any other: every caller shows it the same way.
   const res = await fetch(path, {
     method,
     headers: {
@@ -42,6 +48,13 @@ async function call(
       ...(body === undefined ? {} : { 'content-type': contentType }),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  }).catch((err: unknown) => {
+    throw new ApiError(0, {
+      type: 'about:blank',
+      title: 'Unreachable',
+      status: 0,
+      detail: `Kumo could not be reached (${(err as Error).message}). Check the connection and try again.`,
+    });
   });
   if (!res.ok) {
     const problem = (await res

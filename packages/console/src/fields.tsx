@@ -1,4 +1,5 @@
 import type { InputHTMLAttributes, ReactNode } from 'react';
+import type { ApiError } from './api.js';
 
 /** A labelled text (or number) input with its error; onChange gets the new value. */
 export function TextField({
@@ -40,5 +41,15 @@ export function Field({
         </span>
       )}
     </div>
+  );
+}
+
+/** A form's problem that names no field (the field errors show at their fields). */
+export function FormProblem({ error }: { error: ApiError | undefined }) {
+  if (!error || error.problem.errors?.length) return null;
+  return (
+    <p className="error" role="alert">
+      {error.problem.detail}
+    </p>
   );
 }
