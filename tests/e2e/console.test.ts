@@ -38,6 +38,20 @@ afterAll(async () => {
   await t?.stop();
 });
 
+/** A new browser page signed in as a new user with this role in acme, through the sign-in form. */
+async function signedInMember(user: string, role: string): Promise<Page> {
+  await t.request('/v1/users', { method: 'POST', json: { name: user } });
+  await t.request(`/v1/orgs/acme/members/${user}`, { method: 'PUT', json: { role } });
+  const made = (await (
+    await t.request('/v1/tokens', { method: 'POST', json: { name: 'console', user } })
+  ).json()) as any;
+  const member = await browser.newPage();
+  await member.goto(t.url);
+  await member.getByLabel('API token').fill(made.token);
+  await member.getByRole('button', { name: 'Sign in' }).click();
+  return member;
+}
+
 const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
 // Generous: databases are really provisioned, and CI machines are shared.
@@ -204,15 +218,7 @@ describe('the web console', { timeout: 150_000 }, () => {
   }, 150_000);
 
   it('offers credentials only to roles that may read them', async () => {
-    await t.request('/v1/users', { method: 'POST', json: { name: 'vera' } });
-    await t.request('/v1/orgs/acme/members/vera', { method: 'PUT', json: { role: 'viewer' } });
-    const made = (await (
-      await t.request('/v1/tokens', { method: 'POST', json: { name: 'c', user: 'vera' } })
-    ).json()) as any;
-    const viewer = await browser.newPage();
-    await viewer.goto(t.url);
-    await viewer.getByLabel('API token').fill(made.token);
-    await viewer.getByRole('button', { name: 'Sign in' }).click();
+    const viewer = await signedInMember('vera', 'viewer');
     await viewer.getByRole('link', { name: 'from-cli' }).click();
     await viewer.getByText('Your role cannot see credentials.').waitFor();
     expect(await viewer.getByRole('button', { name: 'Show credentials' }).count()).toBe(0);
@@ -220,15 +226,7 @@ describe('the web console', { timeout: 150_000 }, () => {
   });
 
   it('lets an owner see quotas, manage members and make and revoke tokens on the organisation page', async () => {
-    await t.request('/v1/users', { method: 'POST', json: { name: 'olga' } });
-    await t.request('/v1/orgs/acme/members/olga', { method: 'PUT', json: { role: 'owner' } });
-    const made = (await (
-      await t.request('/v1/tokens', { method: 'POST', json: { name: 'o', user: 'olga' } })
-    ).json()) as any;
-    const owner = await browser.newPage();
-    await owner.goto(t.url);
-    await owner.getByLabel('API token').fill(made.token);
-    await owner.getByRole('button', { name: 'Sign in' }).click();
+    const owner = await signedInMember('olga', 'owner');
     await owner.getByRole('link', { name: 'Organisation' }).click();
     await owner.getByRole('heading', { name: 'Organisation acme' }).waitFor();
     await owner.getByRole('table', { name: 'org acme' }).locator('tr[data-quota="databases"]').waitFor();
