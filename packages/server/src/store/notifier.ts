@@ -33,6 +33,10 @@ export class Notifier extends EventEmitter {
     await this.client?.end().catch(() => undefined);
   }
 
+  /**
+   * Connects and listens. Only a connection that was established reconnects when it ends: a failed
+   * attempt is retried by reconnect's own backoff, so there is never more than one attempt at a time.
+   */
   private async connect(): Promise<void> {
     const client = new pg.Client(
       typeof this.connection === 'string' ? { connectionString: this.connection } : this.connection,
@@ -41,22 +45,38 @@ export class Notifier extends EventEmitter {
     client.on('error', (err) => {
       this.logger.warn({ err: err.message }, 'store notification connection lost; reconnecting');
     });
+    try {
+      await client.connect();
+      for (const channel of this.channels) await client.query(`LISTEN ${channel}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
     client.on('end', () => {
+      if (this.client === client) this.client = undefined;
       if (!this.closed) void this.reconnect();
     });
-    await client.connect();
-    for (const channel of this.channels) await client.query(`LISTEN ${channel}`);
-    this.client = client;
   }
 
   private async reconnect(attempt = 0): Promise<void> {
-    await new Promise((r) => setTimeout(r, Math.min(10_000, 100 * 2 ** attempt)));
+    const delayMs = Math.min(10_000, 100 * 2 ** attempt);
+    await new Promise((r) => setTimeout(r, delayMs));
     if (this.closed) return;
     try {
       await this.connect();
-      for (const channel of this.channels) this.emit(channel, undefined);
-    } catch {
+    } catch (err) {
+      this.logger.warn(
+        { err: (err as Error).message, attempt: attempt + 1 },
+        'store notification connection failed; retrying',
+      );
       void this.reconnect(attempt + 1);
+      return;
     }
+    for (const channel of this.channels) this.emit(channel, undefined);
   }
 }
