@@ -12,6 +12,9 @@ import {
   checkKey,
 } from './object-store.js';
 
+/** Reads of a stored object when it is hashed back: 64 KiB reads made reading a dump back 3–4× slower. */
+const READ_BACK_CHUNK = 1024 * 1024;
+
 /**
  * Objects as files under a directory. A put writes a temporary file, syncs it and renames it into
  * place, so a crash never leaves a half-written object under its key. A dump tool can write that
@@ -115,7 +118,8 @@ export class FsObjectStore implements ObjectStore {
     });
     if (!info) return undefined;
     const hash = createHash('sha256');
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    for await (const chunk of createReadStream(path, { highWaterMark: READ_BACK_CHUNK }))
+      hash.update(chunk as Buffer);
     return { size: info.size, etag: hash.digest('hex') };
   }
 
