@@ -210,39 +210,43 @@ const settled = async <T>(step: () => Promise<T>): Promise<T> => {
   await run('sync', []);
   return step();
 };
-// One untimed round first: the first run of each side pays once-only costs (the page cache, Kumo's
-// first look-up of pg_dump's version, code not yet compiled) that are not part of the overhead.
-await rawDump(join(dir, 'warm-up.dump'));
-await kumoBackup('warm-up');
-phases.queued.length = phases.working.length = phases.reported.length = 0;
-for (let i = 0; i < RUNS; i++) {
-  // Raw first in even runs, Kumo first in odd ones: whatever the position costs (a warmer cache,
-  // leftover work of the step before) falls on both sides equally.
-  const file = join(dir, `raw-${i}.dump`);
-  const rawFirst = i % 2 === 0;
-  const pair = async (a: () => Promise<void>, b: () => Promise<void>) =>
-    rawFirst ? (await settled(a), await settled(b)) : (await settled(b), await settled(a));
-  await pair(
-    async () => {
-      const dumped = await rawDump(file);
-      raw.dump.push(dumped.dump);
-      raw.durable.push(dumped.durable);
-      dumpBytes = (await stat(file)).size;
-    },
-    async () => {
-      const backup = await kumoBackup(`run-${i}`);
-      ours.backup.push(backup.wall);
-      kumoBytes = backup.sizeBytes;
-    },
-  );
-  await pair(
-    async () => void raw.restore.push(await rawRestore(file, dir, 25300 + i)),
-    async () => void ours.restore.push(await kumoRestore(`run-${i}`)),
-  );
+// A failed run stops Kumo and its servers too, rather than leaving them running.
+try {
+  // One untimed round first: the first run of each side pays once-only costs (the page cache, Kumo's
+  // first look-up of pg_dump's version, code not yet compiled) that are not part of the overhead.
+  await rawDump(join(dir, 'warm-up.dump'));
+  await kumoBackup('warm-up');
+  phases.queued.length = phases.working.length = phases.reported.length = 0;
+  for (let i = 0; i < RUNS; i++) {
+    // Raw first in even runs, Kumo first in odd ones: whatever the position costs (a warmer cache,
+    // leftover work of the step before) falls on both sides equally.
+    const file = join(dir, `raw-${i}.dump`);
+    const rawFirst = i % 2 === 0;
+    const pair = async (a: () => Promise<void>, b: () => Promise<void>) =>
+      rawFirst ? (await settled(a), await settled(b)) : (await settled(b), await settled(a));
+    await pair(
+      async () => {
+        const dumped = await rawDump(file);
+        raw.dump.push(dumped.dump);
+        raw.durable.push(dumped.durable);
+        dumpBytes = (await stat(file)).size;
+      },
+      async () => {
+        const backup = await kumoBackup(`run-${i}`);
+        ours.backup.push(backup.wall);
+        kumoBytes = backup.sizeBytes;
+      },
+    );
+    await pair(
+      async () => void raw.restore.push(await rawRestore(file, dir, 25300 + i)),
+      async () => void ours.restore.push(await kumoRestore(`run-${i}`)),
+    );
+  }
+} finally {
+  await kumo.stop();
+  await server.stop();
+  await rm(dir, { recursive: true, force: true });
 }
-await kumo.stop();
-await server.stop();
-await rm(dir, { recursive: true, force: true });
 
 const mb = (n: number) => (n / 1024 / 1024).toFixed(0);
 console.log(

@@ -55,24 +55,27 @@ export class BackupRunner {
     this.busy.add(dbUid);
     const key = objectKey(backup, db);
     const startedAt = new Date().toISOString();
+    const spec = db.spec as { engine: 'postgres' | 'redis'; version: string; target: string; plan: string };
+    // Running is written while the dump starts, not before it: the write's wait is not added to
+    // every backup. It is awaited before anything later is written, so the phases stay in order.
+    const running = this.setBackup(backup, (s) => ({
+      ...s,
+      phase: 'Running',
+      databaseUid: dbUid,
+      target: spec.target,
+      engine: spec.engine,
+      version: spec.version,
+      plan: spec.plan,
+      startedAt,
+      conditions: setCondition(s.conditions as Condition[] | undefined, {
+        type: 'Succeeded',
+        status: 'Unknown',
+        reason: 'Running',
+        message: `dumping ${spec.engine} ${spec.version} into ${this.store.description}`,
+      }),
+    }));
+    running.catch(() => undefined); // awaited below, on success and on failure
     try {
-      const spec = db.spec as { engine: 'postgres' | 'redis'; version: string; target: string; plan: string };
-      await this.setBackup(backup, (s) => ({
-        ...s,
-        phase: 'Running',
-        databaseUid: dbUid,
-        target: spec.target,
-        engine: spec.engine,
-        version: spec.version,
-        plan: spec.plan,
-        startedAt,
-        conditions: setCondition(s.conditions as Condition[] | undefined, {
-          type: 'Succeeded',
-          status: 'Unknown',
-          reason: 'Running',
-          message: `dumping ${spec.engine} ${spec.version} into ${this.store.description}`,
-        }),
-      }));
       if (!this.driver.backup) throw new BackupError('BackupUnsupported', 'This target cannot take backups.');
       const instance = instanceSpecOf(db, this.catalog, await this.client.credentials(db));
       const { stored, facts, tool, format, readBack } = await this.dump(key, instance);
@@ -95,6 +98,7 @@ export class BackupRunner {
           `The store holds ${seen.size} bytes tagged ${seen.etag}; Kumo sent ${stored.size} bytes tagged ${stored.etag}.`,
         );
       }
+      await running;
       const completedAt = new Date().toISOString();
       const manifest = {
         kind: 'KumoBackupManifest',
@@ -158,6 +162,7 @@ export class BackupRunner {
           ? caught
           : new BackupError('InternalError', String((caught as Error)?.message ?? caught));
       await this.store.delete(key).catch(() => undefined);
+      await running.catch(() => undefined);
       await this.fail(backup, db, err);
       return 'Failed';
     } finally {

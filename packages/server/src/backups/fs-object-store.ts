@@ -53,17 +53,22 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /**
-   * The dump tool writes the temporary file itself. commit moves it into place and then reads the
-   * object back (as stat does): Kumo saw none of the bytes, so what is stored is what it measures.
+   * The dump tool writes the temporary file itself. commit reads it back while it is synced (both
+   * see the same bytes, so the sync's wait is not added to the read's), moves it into place and
+   * checks that the placed object has the size read: Kumo saw none of the bytes, so what is stored
+   * is what it measures.
    */
   async openLocal(key: string): Promise<LocalUpload> {
     const partial = await this.openPartial(key);
     return {
       fd: partial.file.fd,
       commit: async () => {
-        await partial.finish();
-        const seen = await this.stat(key);
-        if (!seen) throw new ObjectStoreError(`${key} is not in ${this.description} after it was written.`);
+        const seen = await partial.finish(() => readBack(partial.path));
+        const placed = await stat(this.path(key)).catch(() => undefined);
+        if (placed?.size !== seen.size)
+          throw new ObjectStoreError(
+            `${key} in ${this.description} is ${placed ? `${placed.size} bytes` : 'missing'} after it was placed; ${seen.size} bytes were written.`,
+          );
         return { key, size: seen.size, sha256: seen.etag, etag: seen.etag };
       },
       abort: partial.abort,
@@ -71,8 +76,9 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /**
-   * A temporary file next to key's. finish syncs it and renames it into place (and syncs the
-   * directory), so a crash never leaves a half-written object under its key; abort removes it.
+   * A temporary file next to key's. finish syncs it (running alongside with it) and renames it
+   * into place (and syncs the directory), so a crash never leaves a half-written object under its
+   * key; abort removes it.
    */
   private async openPartial(key: string) {
     const target = this.path(key);
@@ -88,19 +94,20 @@ export class FsObjectStore implements ObjectStore {
       await file.close().catch(() => undefined);
       await rm(path, { force: true }).catch(() => undefined);
     };
-    const finish = async (): Promise<void> => {
+    const finish = async <T>(alongside?: () => Promise<T>): Promise<T> => {
       try {
-        await file.sync();
+        const [, result] = await Promise.all([file.sync(), alongside?.()]);
         await file.close();
         await rename(path, target);
         const dir = await open(dirname(target), 'r');
         await dir.sync().finally(() => dir.close());
+        return result as T;
       } catch (err) {
         await abort();
         throw this.failure(key, err);
       }
     };
-    return { file, finish, abort };
+    return { file, path, finish, abort };
   }
 
   private failure(key: string, err: unknown): ObjectStoreError {
@@ -117,10 +124,7 @@ export class FsObjectStore implements ObjectStore {
       throw new ObjectStoreError(`Could not read ${key} in ${this.description}: ${err.message}`);
     });
     if (!info) return undefined;
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(path, { highWaterMark: READ_BACK_CHUNK }))
-      hash.update(chunk as Buffer);
-    return { size: info.size, etag: hash.digest('hex') };
+    return readBack(path);
   }
 
   async get(key: string): Promise<Readable> {
@@ -151,4 +155,15 @@ export class FsObjectStore implements ObjectStore {
     await walk(this.root);
     return found.filter((k) => k.startsWith(prefix)).sort();
   }
+}
+
+/** A file's size and tag as read from disk now: its length and the SHA-256 of its bytes. */
+async function readBack(path: string): Promise<ObjectInfo> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_BACK_CHUNK })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, etag: hash.digest('hex') };
 }
