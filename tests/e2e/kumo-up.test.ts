@@ -147,6 +147,16 @@ describe('kumo up', () => {
     expect(await second.exited).toBe(0);
   });
 
+  it('stops cleanly when whatever read its output has gone (a closed terminal or log pipe)', async () => {
+    const dataDir = await tempDir();
+    const up = await kumoUp(['--data-dir', dataDir, '--port', '0', '--log-level', 'info']);
+    up.child.stdout!.destroy();
+    up.child.stderr!.destroy();
+    up.child.kill('SIGTERM');
+    expect(await up.exited).toBe(0);
+    expect(postgresRunningOn(dataDir)).toBe(false);
+  });
+
   it('explains, without a stack trace, when no PostgreSQL binaries can be found', async () => {
     const dataDir = await tempDir();
     const result = await run(['up', '--data-dir', dataDir, '--port', '0'], {

@@ -11,6 +11,9 @@ export async function runUp(
   options: UpOptions,
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<number> {
+  // Whoever reads Kumo's output may go away (a closed terminal or log pipe): Kumo keeps running and
+  // stops cleanly on its signal, instead of dying of the write error with its servers left running.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   let kumo: Kumo;
   try {
     const config = resolveConfig(options, env);
