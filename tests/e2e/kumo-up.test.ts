@@ -26,7 +26,8 @@ interface Running {
   url: string;
   token: string;
   stdout: () => string;
-  exited: Promise<number | null>;
+  /** The exit code, or the signal that ended it. */
+  exited: Promise<number | NodeJS.Signals | null>;
 }
 
 /** Starts `kumo up` as a user would and waits until it says it is up. */
@@ -40,7 +41,9 @@ async function kumoUp(args: string[], env: Record<string, string> = {}): Promise
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
   await Promise.race([
     new Promise<void>((resolve) => child.stdout!.on('data', () => out.includes('Press Ctrl-C') && resolve())),
     exited.then((code) => Promise.reject(new Error(`kumo up exited with ${code}:\n${out}\n${err}`))),

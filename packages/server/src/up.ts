@@ -15,10 +15,18 @@ export async function runUp(
   // stops cleanly on its signal, instead of dying of the write error with its servers left running.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   let kumo: Kumo;
+  let stopRequested: Promise<void>;
   try {
     const config = resolveConfig(options, env);
     const logger = createLogger(config.logLevel);
     kumo = await Kumo.start(config, logger);
+    // Listening before saying so: whoever stops Kumo as soon as it is up must get a clean stop.
+    // A terminal's Ctrl-C reaches every process of the group (npm, sh, node), so the same stop
+    // request can arrive more than once: later signals are ignored while the first one shuts down.
+    stopRequested = new Promise<void>((resolve) => {
+      process.on('SIGINT', resolve);
+      process.on('SIGTERM', resolve);
+    });
     const { token, file, created } = kumo.adminToken;
     console.log(`Kumo is up.`);
     console.log(`  API:         ${kumo.url}`);
@@ -36,12 +44,7 @@ export async function runUp(
     }
     throw err;
   }
-  // A terminal's Ctrl-C reaches every process of the group (npm, sh, node), so the same stop request
-  // can arrive more than once: later signals are ignored while the first one shuts down cleanly.
-  await new Promise<void>((resolve) => {
-    process.on('SIGINT', resolve);
-    process.on('SIGTERM', resolve);
-  });
+  await stopRequested;
   console.log('Stopping Kumo…');
   await kumo.stop();
   console.log('Kumo stopped.');

@@ -15,6 +15,13 @@ import type { TerminalError } from '../controllers/runtime/reconciler.js';
 import type { ResourceKey } from '../store/resource-rows.js';
 
 const HEARTBEAT_MS = 15_000;
+/** How often the object store is swept of what interrupted uploads left behind. */
+const SWEEP_INTERVAL_MS = 3600_000;
+/**
+ * Leftovers untouched this long are swept. Uploads in flight in this process are never swept;
+ * the age protects those of anything else writing under the same store prefix (docs/backups.md).
+ */
+const LEFTOVER_AGE_MS = 3600_000;
 
 export interface AgentDeps {
   client: AgentClient;
@@ -39,6 +46,7 @@ export class Agent {
   /** Takes, verifies and restores backups; undefined without an object store. */
   readonly backups: BackupRunner | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
   private readonly id = `agent-${process.pid}`;
 
@@ -77,13 +85,36 @@ export class Agent {
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
+    if (this.deps.objectStore) {
+      void this.sweep(this.deps.objectStore);
+      this.sweeper = setInterval(() => void this.sweep(this.deps.objectStore!), SWEEP_INTERVAL_MS);
+      this.sweeper.unref();
+    }
   }
 
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearInterval(this.sweeper);
     this.unwatch?.();
     await Promise.all(this.controllers.map((c) => c.stop()));
     await this.deps.driver.close();
+  }
+
+  /** Removes what uploads that Kumo stopped in the middle of (a crash, a kill) left in the store. */
+  private async sweep(store: ObjectStore): Promise<void> {
+    try {
+      const removed = await store.sweep(new Date(Date.now() - LEFTOVER_AGE_MS));
+      if (removed > 0)
+        this.deps.logger.info(
+          { removed, store: store.description },
+          'removed what interrupted backup uploads left in the object store',
+        );
+    } catch (err) {
+      this.deps.logger.warn(
+        { err: String(err), store: store.description },
+        'could not remove what interrupted backup uploads left in the object store',
+      );
+    }
   }
 
   private async beat(): Promise<void> {

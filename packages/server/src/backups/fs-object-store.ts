@@ -12,6 +12,9 @@ import {
   checkKey,
 } from './object-store.js';
 
+/** Marks the temporary file of an upload (`<key>.partial-<uuid>`). */
+const PARTIAL = '.partial-';
+
 /** Reads of a stored object when it is hashed back: 64 KiB reads made reading a dump back 3–4× slower. */
 const READ_BACK_CHUNK = 1024 * 1024;
 
@@ -23,6 +26,8 @@ const READ_BACK_CHUNK = 1024 * 1024;
  */
 export class FsObjectStore implements ObjectStore {
   readonly description: string;
+  /** Temporary files of uploads in flight in this process: sweep leaves them alone. */
+  private readonly inFlight = new Set<string>();
 
   constructor(private readonly root: string) {
     this.description = `filesystem ${root}`;
@@ -30,6 +35,9 @@ export class FsObjectStore implements ObjectStore {
 
   private path(key: string): string {
     checkKey(key);
+    // Temporary files are told apart by this mark: no key may carry it.
+    if (key.includes(PARTIAL))
+      throw new ObjectStoreError(`Invalid object key "${key}": "${PARTIAL}" marks temporary files.`);
     return join(this.root, key);
   }
 
@@ -82,7 +90,7 @@ export class FsObjectStore implements ObjectStore {
    */
   private async openPartial(key: string) {
     const target = this.path(key);
-    const path = `${target}.partial-${randomUUID()}`;
+    const path = `${target}${PARTIAL}${randomUUID()}`;
     let file;
     try {
       await mkdir(dirname(target), { recursive: true });
@@ -90,15 +98,18 @@ export class FsObjectStore implements ObjectStore {
     } catch (err) {
       throw this.failure(key, err);
     }
+    this.inFlight.add(path);
     const abort = async () => {
       await file.close().catch(() => undefined);
       await rm(path, { force: true }).catch(() => undefined);
+      this.inFlight.delete(path);
     };
     const finish = async <T>(alongside?: () => Promise<T>): Promise<T> => {
       try {
         const [, result] = await Promise.all([file.sync(), alongside?.()]);
         await file.close();
         await rename(path, target);
+        this.inFlight.delete(path);
         const dir = await open(dirname(target), 'r');
         await dir.sync().finally(() => dir.close());
         return result as T;
@@ -145,15 +156,30 @@ export class FsObjectStore implements ObjectStore {
 
   async list(prefix: string): Promise<string[]> {
     const found: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
-      for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-        const full = join(dir, entry.name);
-        if (entry.isDirectory()) await walk(full);
-        else if (!entry.name.includes('.partial-')) found.push(relative(this.root, full));
-      }
-    };
-    await walk(this.root);
+    for await (const path of this.files()) if (!path.includes(PARTIAL)) found.push(relative(this.root, path));
     return found.filter((k) => k.startsWith(prefix)).sort();
+  }
+
+  async sweep(before: Date): Promise<number> {
+    let removed = 0;
+    for await (const path of this.files()) {
+      if (!path.includes(PARTIAL) || this.inFlight.has(path)) continue;
+      const info = await stat(path).catch(() => undefined);
+      if (info && info.mtime < before) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Every file under the root (none when the root does not exist yet). */
+  private async *files(dir = this.root): AsyncGenerator<string> {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) yield* this.files(path);
+      else yield path;
+    }
   }
 }
 

@@ -16,6 +16,27 @@ async function* chunks(data: Buffer, size = 64 * 1024): AsyncGenerator<Uint8Arra
   for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
 }
 
+/**
+ * A body of more than one multipart part (so an S3 upload has begun) that then waits for `release`
+ * (forever without one). `asked` resolves once the store has taken the first part and asks for more.
+ */
+function hanging(release = new Promise<void>(() => undefined)): AsyncGenerator<Uint8Array> & {
+  asked: Promise<void>;
+} {
+  let asked!: () => void;
+  const body = (async function* () {
+    yield randomBytes(6 * 1024 * 1024);
+    asked();
+    await release;
+  })();
+  return Object.assign(body, { asked: new Promise<void>((resolve) => (asked = resolve)) });
+}
+
+/** Resolves once the upload of body has begun; rejects if the put failed first. */
+async function started(put: Promise<unknown>, body: { asked: Promise<void> }): Promise<void> {
+  await Promise.race([body.asked, put.then(() => undefined)]);
+}
+
 async function read(store: ObjectStore, key: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const chunk of await store.get(key)) parts.push(chunk as Buffer);
@@ -71,6 +92,29 @@ export function runObjectStoreContract(options: ObjectStoreContractOptions): voi
       const put = broken.put('db-5/y', chunks(Buffer.from('y')));
       await expect(put).rejects.toBeInstanceOf(ObjectStoreError);
       await expect(broken.stat('db-5/y')).rejects.toBeInstanceOf(ObjectStoreError);
+    });
+
+    it('sweeps away what an interrupted upload left behind, and nothing else', async () => {
+      // A Kumo that stopped mid-upload: its store is gone, its upload never finished. The stores
+      // below are a later Kumo's, with an upload of their own in flight while they sweep.
+      const abandoned = hanging();
+      await started(options.store().put('db-6/crashed.dump', abandoned), abandoned);
+      const store = options.store();
+      await store.put('db-6/kept.dump', chunks(Buffer.from('kept')));
+      let finish!: () => void;
+      const body = hanging(new Promise<void>((resolve) => (finish = resolve)));
+      const inFlight = store.put('db-6/in-flight.dump', body);
+      await started(inFlight, body);
+
+      const anHourAgo = new Date(Date.now() - 3600_000);
+      expect(await store.sweep(anHourAgo)).toBe(0); // too recent: it might still be running elsewhere
+      expect(await store.sweep(new Date(Date.now() + 60_000))).toBe(1);
+      expect(await store.sweep(new Date(Date.now() + 60_000))).toBe(0);
+
+      finish();
+      const stored = await inFlight;
+      expect(await store.stat('db-6/in-flight.dump')).toEqual({ size: stored.size, etag: stored.etag });
+      expect(await store.list('db-6/')).toEqual(['db-6/in-flight.dump', 'db-6/kept.dump']);
     });
 
     it('refuses keys that could escape its root', async () => {

@@ -54,6 +54,12 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Keys under prefix, sorted. */
   list(prefix: string): Promise<string[]>;
+  /**
+   * Removes what interrupted uploads left behind (Kumo stopped mid-backup): temporary files and
+   * unfinished multipart uploads last written before `before`. Never an object, never an upload
+   * this store has in flight. Resolves with how many it removed.
+   */
+  sweep(before: Date): Promise<number>;
 }
 
 const KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;

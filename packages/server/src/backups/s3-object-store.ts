@@ -7,6 +7,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -48,6 +49,8 @@ export class S3ObjectStore implements ObjectStore {
   readonly description: string;
   private readonly client: S3Client;
   private readonly partSize: number;
+  /** Multipart uploads in flight in this process: sweep leaves them alone. */
+  private readonly inFlight = new Set<string>();
 
   constructor(private readonly config: S3StoreConfig) {
     this.description = `s3 ${config.endpoint} bucket ${config.bucket}${config.prefix ? ` prefix ${config.prefix}` : ''}`;
@@ -84,6 +87,7 @@ export class S3ObjectStore implements ObjectStore {
       if (!uploadId) {
         const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
         uploadId = created.UploadId!;
+        this.inFlight.add(uploadId);
       }
       const md5 = createHash('md5').update(data).digest();
       const PartNumber = parts.length + 1;
@@ -142,6 +146,8 @@ export class S3ObjectStore implements ObjectStore {
           .catch(() => undefined);
       }
       throw this.failure(`write ${key}`, err);
+    } finally {
+      if (uploadId) this.inFlight.delete(uploadId);
     }
   }
 
@@ -199,6 +205,30 @@ export class S3ObjectStore implements ObjectStore {
       throw this.failure(`list ${prefix}`, err);
     }
     return keys.sort();
+  }
+
+  async sweep(before: Date): Promise<number> {
+    const Bucket = this.config.bucket;
+    const base = this.objectKey('x').slice(0, -1);
+    let removed = 0;
+    let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
+    try {
+      for (;;) {
+        const page = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket, Prefix: base, ...markers }),
+        );
+        for (const upload of page.Uploads ?? []) {
+          const { Key, UploadId, Initiated } = upload;
+          if (!Key || !UploadId || this.inFlight.has(UploadId) || !Initiated || Initiated >= before) continue;
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+          removed++;
+        }
+        if (!page.IsTruncated) return removed;
+        markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
+      }
+    } catch (err) {
+      throw this.failure('remove unfinished uploads', err);
+    }
   }
 
   private failure(what: string, err: unknown): ObjectStoreError {

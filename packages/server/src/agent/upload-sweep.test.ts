@@ -1,0 +1,39 @@
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, inject, it } from 'vitest';
+import { startTestKumo } from '../testing/test-kumo.js';
+import { waitFor } from '../testing/wait.js';
+
+let dataDir: string | undefined;
+afterAll(async () => {
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+it('removes what backups interrupted by a stop left in the filesystem store when it starts, and nothing else', async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'kumo-sweep-'));
+  // As a Kumo killed mid-backup leaves its store: temporary files next to finished objects.
+  const dir = join(dataDir, 'backups', 'shop', 'orders', 'uid-1');
+  await mkdir(dir, { recursive: true });
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  const files = {
+    stale: 'b1-uid.dump.partial-0b9c',
+    recent: 'b2-uid.dump.partial-77aa', // might be another writer's upload in flight
+    oldObject: 'b0-uid.dump',
+    oldManifest: 'b0-uid.dump.manifest.json',
+  };
+  for (const name of Object.values(files)) await writeFile(join(dir, name), 'bytes');
+  for (const name of [files.stale, files.oldObject, files.oldManifest])
+    await utimes(join(dir, name), twoHoursAgo, twoHoursAgo);
+
+  const t = await startTestKumo(inject('pg'), { dataDir });
+  try {
+    const left = await waitFor(async () => {
+      const names = await readdir(dir);
+      return names.includes(files.stale) ? undefined : names;
+    }, 'the stale temporary file to be removed');
+    expect(left.sort()).toEqual([files.oldObject, files.oldManifest, files.recent].sort());
+  } finally {
+    await t.stop();
+  }
+});
