@@ -18,7 +18,7 @@ async function* chunks(data: Buffer, size = 64 * 1024): AsyncGenerator<Uint8Arra
 
 /**
  * A body of more than one multipart part (so an S3 upload has begun) that then waits for `release`
- * (forever without one). `asked` resolves once the store has taken the first part and asks for more.
+ * (forever without one; a rejected release fails the upload). `asked` resolves once the store has taken the first part and asks for more.
  */
 function hanging(release = new Promise<void>(() => undefined)): AsyncGenerator<Uint8Array> & {
   asked: Promise<void>;
@@ -97,8 +97,10 @@ export function runObjectStoreContract(options: ObjectStoreContractOptions): voi
     it('sweeps away what an interrupted upload left behind, and nothing else', async () => {
       // A Kumo that stopped mid-upload: its store is gone, its upload never finished. The stores
       // below are a later Kumo's, with an upload of their own in flight while they sweep.
-      const abandoned = hanging();
-      await started(options.store().put('db-6/crashed.dump', abandoned), abandoned);
+      let gone!: (err: Error) => void;
+      const abandoned = hanging(new Promise<void>((_, reject) => (gone = reject)));
+      const crashed = options.store().put('db-6/crashed.dump', abandoned);
+      await started(crashed, abandoned);
       const store = options.store();
       await store.put('db-6/kept.dump', chunks(Buffer.from('kept')));
       let finish!: () => void;
@@ -115,6 +117,9 @@ export function runObjectStoreContract(options: ObjectStoreContractOptions): voi
       const stored = await inFlight;
       expect(await store.stat('db-6/in-flight.dump')).toEqual({ size: stored.size, etag: stored.etag });
       expect(await store.list('db-6/')).toEqual(['db-6/in-flight.dump', 'db-6/kept.dump']);
+      // The test's stand-in for the stopped Kumo lets go of what it still holds (an open file).
+      gone(new Error('stopped'));
+      await crashed.catch(() => undefined);
     });
 
     it('refuses keys that could escape its root', async () => {
