@@ -204,6 +204,10 @@ describe('kumo CLI', () => {
     const audit = await kumo(['audit', '--kind', 'Database', '--name', 'orders']);
     expect(audit.stdout).toMatch(/operator:admin\s+read-credentials\s+Database shop\/orders\s+success/);
     expect(audit.stdout).toMatch(/operator:admin\s+create\s+Database shop\/orders/);
+    expect(audit.stdout).toMatch(/system:controllers\s+update-status\s+Database shop\/orders/);
+    const people = await kumo(['audit', '--kind', 'Database', '--name', 'orders', '--no-system']);
+    expect(people.stdout).toMatch(/operator:admin\s+create\s+Database shop\/orders/);
+    expect(people.stdout).not.toContain('system:');
   });
 
   it('onboards a customer: user, membership, their token, roles enforced, quotas with their own exit code', async () => {

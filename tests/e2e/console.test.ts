@@ -274,6 +274,28 @@ describe('the web console', { timeout: 150_000 }, () => {
     owner.once('dialog', (d) => void d.accept());
     await owner.getByRole('button', { name: 'Remove vera' }).click();
     await vera.waitFor({ state: 'detached' });
+
+    // The activity: what was just done, by whom, newest first; filtered on request.
+    await owner.getByRole('button', { name: 'Show activity' }).click();
+    const activity = owner.getByRole('table', { name: 'Activity' });
+    const revoke = activity.locator('tr[data-action="revoke-token"]').first();
+    await revoke.waitFor();
+    expect(await revoke.locator('td').nth(1).textContent()).toContain('olga');
+    await owner.getByLabel('Kind', { exact: true }).fill('Database');
+    await owner.getByRole('button', { name: 'Show activity' }).click();
+    await activity.locator('tr[data-action="revoke-token"]').first().waitFor({ state: 'detached' });
+    const kinds = await activity
+      .locator('tbody tr')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-kind')));
+    expect(kinds.length).toBeGreaterThan(0);
+    expect(new Set(kinds)).toEqual(new Set(['Database']));
+    // People's changes only, until Kumo's own status updates are asked for too.
+    const who = () => activity.locator('tbody tr td:nth-child(2)').allTextContents();
+    expect((await who()).filter((w) => w.startsWith('system:'))).toEqual([]);
+    await owner.getByLabel("Kumo's own status updates too").check();
+    await owner.getByRole('button', { name: 'Show activity' }).click();
+    await activity.locator('tr[data-action="update-status"]').first().waitFor();
+    await owner.screenshot({ path: join(SHOTS, 'activity.png'), fullPage: true });
     await owner.close();
   });
 

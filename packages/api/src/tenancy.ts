@@ -1,4 +1,4 @@
-/** The wire shapes of the tenancy API (tokens, members, quotas): one definition for the server, the CLI and the console. */
+/** The wire shapes of the tenancy API (tokens, members, quotas, the audit log): one definition for the server, the CLI and the console. */
 
 export const QUOTA_NAMES = ['databases', 'storageGB', 'backups'] as const;
 export type QuotaName = (typeof QUOTA_NAMES)[number];
@@ -35,4 +35,20 @@ export interface MemberInfo {
   projects: string[] | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/** One entry of the audit log: who did what to which thing, when and from where. */
+export interface AuditEntry {
+  id: string;
+  at: string;
+  org: string | null;
+  actor: string;
+  tokenId: string | null;
+  action: string;
+  kind: string;
+  project: string;
+  name: string;
+  outcome: string;
+  requestId: string | null;
+  source: string | null;
 }

@@ -1,11 +1,14 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import type { MemberInfo, QuotaReport, TokenInfo } from '@kumo/api';
+import type { AuditEntry, MemberInfo, QuotaReport, TokenInfo } from '@kumo/api';
 import { ApiError, type WhoAmI, api, problemText } from './api.js';
 import { Field, FormProblem, TextField } from './fields.js';
 
 const ROLES = ['owner', 'admin', 'developer', 'viewer', 'billing'];
 
-/** An organisation: its quotas and usage, its members, and your tokens — each shown to who may see it. */
+/**
+ * An organisation: its quotas and usage, its members, your tokens and its activity (the audit log)
+ * — each shown to who may see it.
+ */
 export function OrgPage({ org, me, projects }: { org: string; me: WhoAmI | undefined; projects: string[] }) {
   const grant = me?.grants.find((g) => g.org === org);
   const may = (permission: string) =>
@@ -34,6 +37,7 @@ export function OrgPage({ org, me, projects }: { org: string; me: WhoAmI | undef
       )}
       {may('org.read') && <Members org={org} manage={may('members.manage')} owner={may('owners.manage')} />}
       <Tokens org={org} me={me} />
+      {may('audit.read') && <Activity org={org} />}
     </section>
   );
 }
@@ -338,6 +342,95 @@ function Tokens({ org, me }: { org: string; me: WhoAmI }) {
             {copied ? 'Copied' : 'Copy'}
           </button>
         </div>
+      )}
+    </>
+  );
+}
+
+const AUDIT_FILTERS = [
+  ['project', 'Project'],
+  ['kind', 'Kind'],
+  ['name', 'Name'],
+  ['actor', 'Actor'],
+] as const;
+
+/** The org's audit log, newest first: every change and every credentials read, with who and from where. */
+function Activity({ org }: { org: string }) {
+  const [entries, setEntries] = useState<AuditEntry[]>();
+  const [filters, setFilters] = useState<Record<string, string>>({});
+  const [system, setSystem] = useState(false);
+  const [error, setError] = useState<ApiError>();
+  const load = useCallback(
+    async (wanted: Record<string, string>, withSystem: boolean) => {
+      setError(undefined);
+      const query = new URLSearchParams({ org, limit: '100', system: String(withSystem) });
+      for (const [key, value] of Object.entries(wanted)) if (value.trim()) query.set(key, value.trim());
+      try {
+        setEntries((await api.get<{ items: AuditEntry[] }>(`/v1/audit?${query}`)).items);
+      } catch (err) {
+        if (err instanceof ApiError) setError(err);
+      }
+    },
+    [org],
+  );
+  useEffect(() => void load({}, false), [load]);
+  return (
+    <>
+      <h2>Activity</h2>
+      <form
+        className="inline"
+        aria-label="Filter the activity"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void load(filters, system);
+        }}
+      >
+        {AUDIT_FILTERS.map(([key, label]) => (
+          <TextField
+            key={key}
+            label={label}
+            id={`audit-${key}`}
+            value={filters[key] ?? ''}
+            onChange={(v) => setFilters({ ...filters, [key]: v })}
+            error={error?.fieldError(key)}
+          />
+        ))}
+        <label className="check">
+          <input type="checkbox" checked={system} onChange={(e) => setSystem(e.target.checked)} />
+          Kumo&apos;s own status updates too
+        </label>
+        <button type="submit">Show activity</button>
+      </form>
+      <FormProblem error={error} />
+      {!entries ? (
+        !error && <p className="muted">Loading…</p>
+      ) : entries.length === 0 ? (
+        <p className="empty">No activity matches.</p>
+      ) : (
+        <table className="list" aria-label="Activity">
+          <thead>
+            <tr>
+              <th>When (UTC)</th>
+              <th>Who</th>
+              <th>What</th>
+              <th className="wide">From</th>
+            </tr>
+          </thead>
+          <tbody>
+            {entries.map((e) => (
+              <tr key={e.id} data-action={e.action} data-kind={e.kind}>
+                <td>{e.at.slice(0, 19).replace('T', ' ')}</td>
+                <td>{e.actor}</td>
+                <td>
+                  {e.action} {e.kind} {e.project ? `${e.project}/` : ''}
+                  {e.name}
+                  {e.outcome !== 'success' && <strong> ({e.outcome})</strong>}
+                </td>
+                <td className="wide muted">{e.source ?? '—'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       )}
     </>
   );

@@ -1,4 +1,4 @@
-import type { TokenInfo } from '@kumo/api';
+import type { AuditEntry, TokenInfo } from '@kumo/api';
 import type { Command } from 'commander';
 import { table, writeOutput } from '../core/output.js';
 import { type Runtime, invocation } from '../core/runtime.js';
@@ -100,19 +100,29 @@ export function registerAdminCommands(program: Command, runtime: Runtime): void 
     .option('--kind <kind>', 'e.g. Database')
     .option('--name <name>')
     .option('--actor <actor>')
+    .option('--no-system', "leave out what Kumo itself did (its controllers' and agents' status updates)")
     .option('--since <time>', 'ISO time, e.g. 2026-11-22T00:00:00Z')
     .option('--limit <n>', 'how many entries', '100')
     .addHelpText(
       'after',
-      '\nExamples:\n  kumo audit --org acme --project shop --kind Database\n  kumo audit --actor operator:admin --since 2026-11-22T00:00:00Z -o json',
+      '\nExamples:\n  kumo audit --org acme --project shop --kind Database --no-system\n  kumo audit --actor operator:admin --since 2026-11-22T00:00:00Z -o json',
     )
     .action(
       async (
-        o: { org?: string; kind?: string; name?: string; actor?: string; since?: string; limit: string },
+        o: {
+          org?: string;
+          kind?: string;
+          name?: string;
+          actor?: string;
+          system: boolean;
+          since?: string;
+          limit: string;
+        },
         cmd: Command,
       ) => {
         const inv = await invocation(runtime, cmd);
         const query = new URLSearchParams({ limit: o.limit });
+        if (!o.system) query.set('system', 'false');
         for (const [k, v] of Object.entries({
           org: o.org,
           kind: o.kind,
@@ -123,17 +133,7 @@ export function registerAdminCommands(program: Command, runtime: Runtime): void 
         })) {
           if (v) query.set(k, v);
         }
-        const { items } = await inv.client.request<{
-          items: Array<{
-            at: string;
-            actor: string;
-            action: string;
-            kind: string;
-            project: string;
-            name: string;
-            outcome: string;
-          }>;
-        }>('GET', `/v1/audit?${query}`);
+        const { items } = await inv.client.request<{ items: AuditEntry[] }>('GET', `/v1/audit?${query}`);
         writeOutput(runtime.stdout, inv.format, items, () =>
           table(
             ['TIME', 'ACTOR', 'ACTION', 'RESOURCE', 'OUTCOME'],

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type TestKumo, startTestKumo } from '../testing/test-kumo.js';
+import { waitFor } from '../testing/wait.js';
 
 let t: TestKumo;
 beforeAll(async () => {
@@ -55,6 +56,18 @@ describe('audit log', () => {
     expect(create.tokenId).toMatch(/^[0-9a-f-]{36}$/);
     // (The source address is asserted end to end, against a real `kumo up`: tests/e2e/kumo-up.test.ts.)
     expect((await t.request('/v1/audit?since=yesterday')).status).toBe(422);
+  });
+
+  it("leaves out what Kumo itself did when asked, so people's changes stand out", async () => {
+    await t.request('/v1/orgs', { method: 'POST', json: { metadata: { name: 'quiet' }, spec: {} } });
+    const all = await waitFor(async () => {
+      const { items } = await json(t.request('/v1/audit?kind=Org&name=quiet'));
+      return items.some((e: any) => e.actor.startsWith('system:')) ? items : undefined;
+    }, "the org controller's status update in the audit log");
+    const { items } = await json(t.request('/v1/audit?kind=Org&name=quiet&system=false'));
+    expect(items.map((e: any) => `${e.actor} ${e.action}`)).toEqual(['operator:admin create']);
+    expect(all.length).toBeGreaterThan(items.length);
+    expect((await t.request('/v1/audit?system=maybe')).status).toBe(422);
   });
 });
 

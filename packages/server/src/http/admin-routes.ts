@@ -80,6 +80,10 @@ const auditQuery = z.strictObject({
   project: z.string().max(100).optional(),
   name: z.string().max(100).optional(),
   actor: z.string().max(200).optional(),
+  system: z.stringbool().optional().meta({
+    description:
+      "false: leave out what Kumo itself did (its controllers' and agents' status updates, actors system:…).",
+  }),
   since: z.iso
     .datetime({ offset: true })
     .optional()

@@ -1,3 +1,4 @@
+import type { AuditEntry } from '@kumo/api';
 import type { Queryable } from './sql.js';
 import type { WriteContext } from './resource-store.js';
 
@@ -43,23 +44,10 @@ export interface AuditQuery {
   project?: string;
   name?: string;
   actor?: string;
+  /** false: leave out what Kumo itself did (actors system:…). */
+  system?: boolean;
   since?: string;
   limit: number;
-}
-
-export interface AuditEntry {
-  id: string;
-  at: string;
-  org: string | null;
-  actor: string;
-  tokenId: string | null;
-  action: string;
-  kind: string;
-  project: string;
-  name: string;
-  outcome: string;
-  requestId: string | null;
-  source: string | null;
 }
 
 /** Audit entries matching every given filter, newest first. */
@@ -77,6 +65,7 @@ export async function queryAudit(client: Queryable, q: AuditQuery): Promise<Audi
     params.push(value);
     where.push(`${column} = $${params.length}`);
   }
+  if (q.system === false) where.push(`actor NOT LIKE 'system:%'`);
   if (q.since) {
     params.push(q.since);
     where.push(`at >= $${params.length}`);
