@@ -219,9 +219,16 @@ describe('the web console', { timeout: 150_000 }, () => {
 
   it('offers credentials only to roles that may read them', async () => {
     const viewer = await signedInMember('vera', 'viewer');
+    let logRequests = 0;
+    viewer.on('request', (r) => void (r.url().includes('/logs?') && logRequests++));
     await viewer.getByRole('link', { name: 'from-cli' }).click();
     await viewer.getByText('Your role cannot see credentials.').waitFor();
     expect(await viewer.getByRole('button', { name: 'Show credentials' }).count()).toBe(0);
+    // Nor the server log: it says so, rather than asking again every few seconds.
+    await viewer.getByText('Your role may not read the server log.').waitFor();
+    const asked = logRequests;
+    await new Promise((resolve) => setTimeout(resolve, 3500)); // longer than the console's retry
+    expect(logRequests).toBe(asked);
     await viewer.close();
   });
 

@@ -548,6 +548,7 @@ function DatabaseDetail({
   }, [base, rv]);
   useEffect(() => {
     // Follows the log stream; when it ends (the server stopped, Kumo restarted), follows it again.
+    // Not when asking again cannot help: the role may not read logs, or the database is gone.
     const abort = new AbortController();
     const follow = async () => {
       while (!abort.signal.aborted) {
@@ -556,6 +557,11 @@ function DatabaseDetail({
             headers: { authorization: `Bearer ${session.token}` },
             signal: abort.signal,
           });
+          if (res.status === 403) {
+            setLogs('Your role may not read the server log.');
+            return;
+          }
+          if (res.status === 401 || res.status === 404) return;
           if (res.ok && res.body) {
             const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
             let lines: string[] = [];
