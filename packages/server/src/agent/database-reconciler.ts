@@ -322,14 +322,24 @@ export class DatabaseReconciler implements Reconciler {
           seen.aclApplied ? 'Applied' : 'Pending',
           `${spec.acl.length} ACL entr${spec.acl.length === 1 ? 'y' : 'ies'}`,
         );
-        set(
-          'StorageWithinQuota',
-          !overQuota,
-          overQuota ? 'QuotaExceeded' : 'WithinQuota',
-          overQuota
-            ? `using ${seen.usage!.storageBytes} bytes of ${quotaBytes} (storageGB ${spec.storageGB}); the database keeps running`
-            : '',
-        );
+        if (seen.exists && !seen.usage) {
+          conditions = setCondition(conditions, {
+            type: 'StorageWithinQuota',
+            status: 'Unknown',
+            reason: 'NotMeasured',
+            message: 'the storage in use could not be measured; the next check tries again',
+            observedGeneration: g,
+          });
+        } else {
+          set(
+            'StorageWithinQuota',
+            !overQuota,
+            overQuota ? 'QuotaExceeded' : 'WithinQuota',
+            overQuota
+              ? `using ${seen.usage!.storageBytes} bytes of ${quotaBytes} (storageGB ${spec.storageGB}); the database keeps running`
+              : '',
+          );
+        }
         let phase: string;
         if (override) {
           phase = override.phase;

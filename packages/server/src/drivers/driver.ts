@@ -31,6 +31,7 @@ export interface Observation {
   /** The process died while it should have been running (not stopped by Kumo). */
   crashed: boolean;
   endpoint?: { host: string; port: number };
+  /** What the instance uses; absent when the driver could not measure it (never a guessed 0). */
   usage?: { storageBytes: number };
   /** What is wrong, in words, when something is. */
   message: string;

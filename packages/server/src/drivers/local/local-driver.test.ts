@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { runDriverContract } from '../driver-contract.js';
 import { testLocalDriverSetup } from '../../testing/local-driver.js';
 
@@ -29,4 +31,45 @@ runDriverContract({
     );
     process.kill(Number(file.split('\n')[0]), 'SIGKILL');
   },
+});
+
+describe('storage usage', () => {
+  it("keeps du's total when a file vanished under it, and is unknown rather than 0 when du printed none", async () => {
+    const driver = newDriver();
+    const spec = {
+      uid: randomUUID(),
+      name: 'usage',
+      engine: 'postgres' as const,
+      version: catalog.list().find((e) => e.engine === 'postgres')!.versions[0]!,
+      plan: catalog.plan('postgres', 'small')!,
+      storageGB: 1,
+      parameters: {},
+      acl: [],
+      stopped: false,
+      credentials: { username: 'usage', password: 'usage-password', version: 1 },
+    };
+    await driver.apply(spec);
+    const bin = await mkdtemp(join(tmpdir(), 'kumo-du-'));
+    const path = process.env.PATH;
+    // A stand-in for GNU du on the PATH, as it behaves when a server's temporary file is removed
+    // while du walks the data directory (exit 1, the total of what it saw), then when it saw nothing.
+    const du = (script: string) => writeFile(join(bin, 'du'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+    try {
+      expect((await driver.observe(spec)).usage?.storageBytes).toBeGreaterThan(1024 * 1024);
+      process.env.PATH = `${bin}:${path}`;
+      await du(
+        `echo "du: cannot access '$4/base/pgsql_tmp/t1': No such file or directory" >&2\nprintf '4242\\t%s\\n' "$4"\nexit 1`,
+      );
+      expect((await driver.observe(spec)).usage).toEqual({ storageBytes: 4242 });
+      await du(`echo "du: fts_read failed: $4: Input/output error" >&2\nexit 1`);
+      const seen = await driver.observe(spec);
+      expect(seen.running).toBe(true);
+      expect(seen.usage).toBeUndefined();
+    } finally {
+      process.env.PATH = path;
+      await driver.delete(spec.uid);
+      await rm(bin, { recursive: true, force: true });
+      await driver.close();
+    }
+  });
 });

@@ -83,6 +83,7 @@ export class LocalDriver implements RuntimeDriver {
     const running = isAlive(await engine.pid(ctx));
     const probeError = running ? await engine.probe(ctx, spec) : 'the server is not running';
     const wanted = this.fingerprints(ctx, spec);
+    const storageBytes = await this.storageBytes(paths);
     return {
       exists: true,
       running,
@@ -93,7 +94,7 @@ export class LocalDriver implements RuntimeDriver {
       credentialsApplied: state.applied.credentials === spec.credentials.version,
       crashed: state.expectRunning && !running,
       endpoint: { host: this.options.advertiseHost, port: state.port },
-      usage: { storageBytes: await this.storageBytes(paths) },
+      ...(storageBytes !== undefined ? { usage: { storageBytes } } : {}),
       message: probeError ?? '',
     };
   }
@@ -329,11 +330,17 @@ export class LocalDriver implements RuntimeDriver {
     return engine;
   }
 
-  private async storageBytes(paths: InstancePaths): Promise<number> {
+  /** Allocated bytes (not apparent size): what the disk really holds; undefined when du could not tell. */
+  private async storageBytes(paths: InstancePaths): Promise<number | undefined> {
     if (!existsSync(paths.data)) return 0;
-    // Allocated bytes (not apparent size): what the disk really holds.
-    const { stdout } = await run('du', ['-s', '--block-size=1', paths.data]).catch(() => ({ stdout: '0' }));
-    return Number(stdout.split(/\s/)[0]) || 0;
+    // du exits non-zero when a file vanishes under it (a server's temporary files come and go), and
+    // still prints the total of what it saw: that total counts. Only no total at all is unknown.
+    const stdout = await run('du', ['-s', '--block-size=1', paths.data]).then(
+      (done) => done.stdout,
+      (err: { stdout?: string }) => err.stdout ?? '',
+    );
+    const bytes = Number.parseInt(stdout, 10);
+    return Number.isNaN(bytes) ? undefined : bytes;
   }
 
   private async watchProcesses(): Promise<void> {
