@@ -63,6 +63,8 @@ export interface KumoConfig {
   changeRetentionMs: number;
   /** How long Idempotency-Key results are remembered. */
   idempotencyRetentionMs: number;
+  /** Kumo's own audit entries (status updates, heartbeats) are kept this many days; people's always. */
+  auditSystemRetentionDays: number;
   /** Quotas of an org until an operator sets its own. */
   defaultOrgQuotas: Record<QuotaName, number | null>;
   backups: {
@@ -144,6 +146,11 @@ export function resolveConfig(
     controllers: { workers: 2, resyncIntervalMs: 5 * 60_000 },
     changeRetentionMs: 24 * 3600_000,
     idempotencyRetentionMs: 24 * 3600_000,
+    auditSystemRetentionDays: parse(
+      "retention of Kumo's own audit entries (KUMO_AUDIT_SYSTEM_RETENTION_DAYS)",
+      z.coerce.number().int().min(1).max(3650),
+      env.KUMO_AUDIT_SYSTEM_RETENTION_DAYS ?? 7,
+    ),
     backups: {
       store: backupStore(env, dataDir),
       orphanRetentionDays: parse(

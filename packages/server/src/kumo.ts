@@ -19,6 +19,7 @@ import { type DatabaseSpecLike, EngineCatalog } from './engines/engine-catalog.j
 import { createApp } from './http/app.js';
 import { type BackupPolicy, checkPolicy } from './backups/schedule.js';
 import { openObjectStore } from './backups/open-object-store.js';
+import { pruneSystemAudit } from './store/audit-log.js';
 import { BackupScheduler } from './backups/backup-scheduler.js';
 import { Authorizer } from './auth/authorizer.js';
 import { MembershipStore } from './auth/membership-store.js';
@@ -139,6 +140,9 @@ export class Kumo {
             config.idempotencyRetentionMs / 1000,
           ])
           .catch((err) => logger.warn({ err: String(err) }, 'idempotency cleanup failed'));
+        void pruneSystemAudit(pool, config.auditSystemRetentionDays * 86_400_000).catch((err) =>
+          logger.warn({ err: String(err) }, "pruning Kumo's own audit entries failed"),
+        );
       }, HOUSEKEEPING_INTERVAL_MS);
       cleanup.push(async () => clearInterval(housekeeping));
 

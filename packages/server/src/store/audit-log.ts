@@ -103,3 +103,18 @@ export async function queryAudit(client: Queryable, q: AuditQuery): Promise<Audi
     source: r.source,
   }));
 }
+
+/**
+ * Removes Kumo's own entries (actors system:…) older than maxAgeMs, at most `batch` per call so
+ * that no call holds the table for long; people's entries are kept. Returns how many it removed.
+ */
+export async function pruneSystemAudit(client: Queryable, maxAgeMs: number, batch = 10_000): Promise<number> {
+  const { rowCount } = await client.query(
+    `DELETE FROM audit_log WHERE id IN (
+       SELECT id FROM audit_log
+        WHERE actor LIKE 'system:%' AND at < now() - make_interval(secs => $1)
+        LIMIT $2)`,
+    [maxAgeMs / 1000, batch],
+  );
+  return rowCount ?? 0;
+}
