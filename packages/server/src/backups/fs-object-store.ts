@@ -84,9 +84,9 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /**
-   * A temporary file next to key's. finish syncs it (running alongside with it) and renames it
-   * into place (and syncs the directory), so a crash never leaves a half-written object under its
-   * key; abort removes it.
+   * A temporary file next to key's. finish syncs it (running `alongside` meanwhile) and renames
+   * it into place (and syncs the directory), so a crash never leaves a half-written object under
+   * its key; abort removes it.
    */
   private async openPartial(key: string) {
     const target = this.path(key);
