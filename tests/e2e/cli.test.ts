@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
@@ -8,11 +8,11 @@ import type { Command } from 'commander';
 import { cliMarkdown, walk } from '../../packages/cli/src/commands/meta.js';
 import { processRuntime } from '../../packages/cli/src/core/runtime.js';
 import { buildProgram } from '../../packages/cli/src/program.js';
-import { type TestKumo, startTestKumo } from '../../packages/server/src/testing/test-kumo.js';
+import { startTestKumo } from '../../packages/server/src/testing/test-kumo.js';
 
 // The real `kumo` command, as a subprocess, against a real running Kumo.
 const KUMO = join(import.meta.dirname, '../../packages/cli/bin/kumo.js');
-let t: TestKumo;
+let t: Awaited<ReturnType<typeof startTestKumo>>;
 let home: string;
 
 beforeAll(async () => {
@@ -294,8 +294,25 @@ describe('kumo CLI', () => {
     expect(checked.stdout).toMatch(/ledger-2 verification Passed: restored in \d+ ms; 1 table\(s\)/);
 
     const file = join(home, 'ledger-1.dump');
-    expect((await kumo(['backup', 'download', 'ledger-1', '-f', file])).code).toBe(0);
+    const downloaded = await kumo(['backup', 'download', 'ledger-1', '-f', file]);
+    expect(downloaded.code).toBe(0);
+    expect(downloaded.stderr).toMatch(/written to .*ledger-1\.dump \(\d+ bytes, SHA-256 as recorded\)/);
     expect((await readFile(file)).subarray(0, 5).toString()).toBe('PGDMP');
+    // A stored object changed behind Kumo's back: the download says so and leaves no file behind.
+    const key = JSON.parse((await kumo(['backup', 'get', 'ledger-2', '-o', 'json'])).stdout).status.object
+      .key;
+    const stored = join(t.dataDir, 'backups', key);
+    const bytes = await readFile(stored);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+    await writeFile(stored, bytes);
+    const bad = join(home, 'ledger-2.dump');
+    const refused = await kumo(['backup', 'download', 'ledger-2', '-f', bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /does not match the SHA-256 recorded when it was taken.*nothing was written/,
+    );
+    expect(await readdir(home)).not.toContain('ledger-2.dump');
+    expect((await readdir(home)).filter((f) => f.endsWith('.part'))).toEqual([]);
 
     expect(
       (

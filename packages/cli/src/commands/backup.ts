@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { rename, rm } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Resource, backupKind, databaseKind } from '@kumo/api';
 import type { Command } from 'commander';
@@ -78,13 +80,49 @@ export function registerBackupCommands(program: Command, runtime: Runtime): void
         /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${name}.dump`;
       const target = o.file ?? suggested;
       const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
-      if (target === '-') await pipeline(body, runtime.stdout);
-      else {
-        await pipeline(body, createWriteStream(target, { mode: 0o600 }));
-        runtime.stderr.write(
-          `backup/${name} written to ${target} (${res.headers.get('content-length')} bytes)\n`,
-        );
+      const recorded = recordedSha256(res.headers.get('repr-digest'));
+      const hash = createHash('sha256');
+      let size = 0;
+      const hashing = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          done(null, chunk);
+        },
+      });
+      const mismatch = () => {
+        const got = hash.digest('hex');
+        return recorded && got !== recorded
+          ? `the download of backup/${name} (${size} bytes, SHA-256 ${got.slice(0, 12)}…) does not match the SHA-256 recorded when it was taken (${recorded.slice(0, 12)}…)`
+          : undefined;
+      };
+      if (target === '-') {
+        await pipeline(body, hashing, runtime.stdout);
+        const wrong = mismatch();
+        if (wrong)
+          throw new CliError(
+            `${wrong}: discard what was written. Check it: kumo backup verify ${name}`,
+            EXIT.failure,
+          );
+        return;
       }
+      // Into a temporary file first: an interrupted or wrong download never sits under the name.
+      const partial = `${target}.part`;
+      try {
+        await pipeline(body, hashing, createWriteStream(partial, { mode: 0o600 }));
+        const wrong = mismatch();
+        if (wrong)
+          throw new CliError(
+            `${wrong}; nothing was written to ${target}. Check it: kumo backup verify ${name}`,
+            EXIT.failure,
+          );
+        await rename(partial, target);
+      } finally {
+        await rm(partial, { force: true });
+      }
+      runtime.stderr.write(
+        `backup/${name} written to ${target} (${size} bytes${recorded ? ', SHA-256 as recorded' : ''})\n`,
+      );
     });
 
   const db = program.commands.find((c) => c.name() === 'db')!;
@@ -177,4 +215,10 @@ async function reportVerification(
         ? `backup/${name} verification ${v.state}: ${v.message}\n`
         : `backup/${name} verification requested\n`,
     );
+}
+
+/** The SHA-256 (hex) in a Repr-Digest header (RFC 9530), or undefined without one. */
+function recordedSha256(header: string | null): string | undefined {
+  const base64 = /(?:^|,)\s*sha-256=:([A-Za-z0-9+/=]+):/.exec(header ?? '')?.[1];
+  return base64 ? Buffer.from(base64, 'base64').toString('hex') : undefined;
 }

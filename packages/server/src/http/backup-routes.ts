@@ -80,7 +80,7 @@ export function registerBackupRoutes(router: KumoRouter, deps: BackupRouteDeps):
     tags: ['Backup'],
     summary: "Download a backup's dump (pg_dump custom format, or a Redis RDB file)",
     description:
-      'The dump holds all the data: it needs the permission to read credentials. Every download is audited.',
+      'The dump holds all the data: it needs the permission to read credentials. Every download is audited. The Repr-Digest header (RFC 9530) carries the SHA-256 recorded when the backup was taken: check what you received against it.',
     access: { permission: 'credentials.read', in: { projectParam: 'project' } },
     request: { params },
     responses: {
@@ -97,12 +97,14 @@ export function registerBackupRoutes(router: KumoRouter, deps: BackupRouteDeps):
         project: backup.metadata.project ?? '',
         name: backup.metadata.name,
       });
-      const object = (backup.status as { object: { size: number; format: string } }).object;
+      const object = (backup.status as { object: { size: number; format: string; sha256: string } }).object;
       const ext = object.format.includes('redis') ? 'rdb' : 'dump';
       return new Response(Readable.toWeb(body) as ReadableStream, {
         headers: {
           'content-type': 'application/octet-stream',
           'content-length': String(object.size),
+          // The SHA-256 recorded when the backup was taken (RFC 9530), for the client to check.
+          'repr-digest': `sha-256=:${Buffer.from(object.sha256, 'hex').toString('base64')}:`,
           'content-disposition': `attachment; filename="${backup.metadata.name}.${ext}"`,
         },
       });
