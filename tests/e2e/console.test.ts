@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
@@ -194,6 +194,36 @@ describe('the web console', { timeout: 150_000 }, () => {
     await row.locator('.phase', { hasText: 'Succeeded' }).waitFor({ timeout: 60_000 });
     await row.getByRole('button', { name: 'Verify' }).click();
     await row.getByText('verification Passed').waitFor({ timeout: 60_000 });
+    // Downloaded through the browser, checked against the SHA-256 recorded at backup time.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      row.getByRole('button', { name: 'Download' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^from-cli-\d+\.rdb$/); // from-cli is a Redis
+    expect((await readFile(await download.path())).subarray(0, 5).toString()).toBe('REDIS');
+    await page
+      .getByRole('status')
+      .getByText(/bytes, SHA-256 as recorded/)
+      .waitFor();
+    // Changed behind Kumo's back, it is refused, not saved.
+    const name = (await row.locator('td').first().textContent())!;
+    const key = ((await (await t.request(`/v1/projects/shop/backups/${name}`)).json()) as any).status.object
+      .key;
+    const stored = join(t.dataDir, 'backups', key);
+    const original = await readFile(stored);
+    await writeFile(
+      stored,
+      Buffer.concat([original.subarray(0, -1), Buffer.from([original.at(-1)! ^ 0xff])]),
+    );
+    let saved = false;
+    page.once('download', () => (saved = true));
+    await row.getByRole('button', { name: 'Download' }).click();
+    await page
+      .getByRole('alert')
+      .getByText(/does not match the SHA-256 recorded.*not saved/)
+      .waitFor();
+    expect(saved).toBe(false);
+    await writeFile(stored, original);
     page.once('dialog', (d) => void d.accept('from-backup'));
     await row.getByRole('button', { name: 'Restore into new' }).click();
     await shot('backups');

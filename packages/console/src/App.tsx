@@ -5,6 +5,7 @@ import {
   type Resource,
   type WhoAmI,
   api,
+  hex,
   notReady,
   problemText,
   session,
@@ -949,6 +950,7 @@ function Backups({ project }: { project: string }) {
   const { items: databases } = useLiveCollection(`/v1/projects/${project}/databases`);
   const [database, setDatabase] = useState('');
   const [error, setError] = useState('');
+  const [notice, setNotice] = useState('');
   const act = async (fn: () => Promise<unknown>) => {
     setError('');
     try {
@@ -986,6 +988,32 @@ function Backups({ project }: { project: string }) {
     }
     await act(() => api.post(`/v1/projects/${project}/databases/${db}/restore`, { backup: b.metadata.name }));
   };
+  // Saved only when its SHA-256 is the one recorded at backup time (where the browser can hash:
+  // crypto.subtle needs https or localhost).
+  const download = (b: Resource) =>
+    act(async () => {
+      setNotice('');
+      const name = b.metadata.name;
+      const file = await api.download(`/v1/projects/${project}/backups/${name}/download`);
+      const checked = Boolean(file.sha256 && globalThis.crypto?.subtle);
+      if (checked) {
+        const got = hex(await crypto.subtle.digest('SHA-256', await file.blob.arrayBuffer()));
+        if (got !== file.sha256) {
+          setError(
+            `The download of ${name} does not match the SHA-256 recorded when it was taken; it was not saved. Verify the backup.`,
+          );
+          return;
+        }
+      }
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(file.blob);
+      link.download = file.filename;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+      setNotice(
+        `${file.filename}: ${file.blob.size} bytes${checked ? ', SHA-256 as recorded' : ' (not checked: this browser cannot hash here)'}`,
+      );
+    });
   return (
     <section>
       <h1>Backups</h1>
@@ -1018,6 +1046,7 @@ function Backups({ project }: { project: string }) {
           {error}
         </p>
       )}
+      {notice && <p role="status">{notice}</p>}
       {!items ? (
         <p className="muted">Loading…</p>
       ) : items.length === 0 ? (
@@ -1063,6 +1092,9 @@ function Backups({ project }: { project: string }) {
                         </button>
                         <button type="button" onClick={() => void restore(b)}>
                           Restore into new
+                        </button>
+                        <button type="button" onClick={() => void download(b)}>
+                          Download
                         </button>
                         {databases?.some((d) => d.metadata.name === b.spec.database) && (
                           <button

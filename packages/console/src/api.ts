@@ -82,7 +82,23 @@ export const api = {
   async delete(path: string): Promise<void> {
     await call('DELETE', path);
   },
+  /** A file: its bytes, the name the server suggests, and the SHA-256 (hex) it recorded (Repr-Digest). */
+  async download(path: string): Promise<{ blob: Blob; filename: string; sha256?: string }> {
+    const res = await call('GET', path);
+    const disposition = res.headers.get('content-disposition') ?? '';
+    const digest = /sha-256=:([A-Za-z0-9+/=]+):/.exec(res.headers.get('repr-digest') ?? '')?.[1];
+    return {
+      blob: await res.blob(),
+      filename: /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'download',
+      ...(digest ? { sha256: hex(Uint8Array.from(atob(digest), (c) => c.charCodeAt(0))) } : {}),
+    };
+  },
 };
+
+/** Bytes as lowercase hexadecimal. */
+export function hex(bytes: ArrayBuffer | Uint8Array): string {
+  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 export interface WhoAmI {
   principal: string;
