@@ -9,5 +9,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Integration tests share one test PostgreSQL (a database each); keep parallelism modest on 2 cores.
     maxWorkers: 2,
+    // As `kumo` sets it for itself (packages/cli/src/bin.ts): no AWS SDK Node 22 notice in test output.
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   },
 });

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { type Browser, type Page, chromium } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   type DatabaseTestKumo,
@@ -20,15 +20,12 @@ let page: Page;
 const problems: string[] = [];
 
 beforeAll(async () => {
-  // The production build users get: vitest's NODE_ENV=test would otherwise bundle React's
-  // development build (with StrictMode's doubled effects).
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    await build({ configFile: join(ROOT, 'packages/console/vite.config.ts'), logLevel: 'error' });
-  } finally {
-    process.env.NODE_ENV = nodeEnv;
-  }
+  // Built as `npm start` builds it, for production: under vitest's NODE_ENV=test an in-process
+  // build would bundle React's development build, with StrictMode's doubled effects.
+  await promisify(execFile)('npm', ['run', 'build:console'], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
   await mkdir(SHOTS, { recursive: true });
   t = await startKumoWithProject(inject('pg'), 'shop');
   browser = await chromium.launch({

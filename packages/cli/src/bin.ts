@@ -3,6 +3,12 @@ import { CliError, EXIT } from './core/exit-codes.js';
 import { processRuntime } from './core/runtime.js';
 import { buildProgram } from './program.js';
 
+// The process's own setting, made once at its entry: under Node 20 the AWS SDK (the S3 backup
+// store) warns at every start that its releases after January 2027 need Node 22. Kumo's lockfile
+// pins the SDK and Kumo supports Node 20.19 and later (README), so the warning would only alarm
+// operators; it stays on where they turned it on themselves.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const runtime = processRuntime();
 const program = buildProgram(runtime);
 try {

@@ -161,6 +161,7 @@ export class Kumo {
         ...config.databases,
         catalog,
         user: ensureServiceUser(config.serviceUser),
+        searchPath: config.binaries.searchPath,
         logger,
       });
       const objectStore = openObjectStore(config.backups.store);

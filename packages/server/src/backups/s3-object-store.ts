@@ -55,10 +55,6 @@ export class S3ObjectStore implements ObjectStore {
   constructor(private readonly config: S3StoreConfig) {
     this.description = `s3 ${config.endpoint} bucket ${config.bucket}${config.prefix ? ` prefix ${config.prefix}` : ''}`;
     this.partSize = config.partSize ?? DEFAULT_PART_SIZE;
-    // Under Node 20 the SDK warns at every start that its releases after January 2027 need Node
-    // 22. Kumo's lockfile pins the SDK and Kumo supports Node 20.19 and later (README), so the
-    // warning would only alarm operators; it stays on where they turned it on themselves.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client({
       endpoint: config.endpoint,
       region: config.region,

@@ -18,7 +18,7 @@ export async function testLocalDriverSetup(from: number) {
   afterAll(() => rm(dir, { recursive: true, force: true }));
   const catalog = EngineCatalog.discover({ path: hostSearchPath() });
   const base = from + 10 * Math.floor(Math.random() * 80);
-  const newDriver = () =>
+  const newDriver = (options: { searchPath?: string } = {}) =>
     new LocalDriver({
       root: join(dir, 'databases'),
       templatesRoot: join(dir, 'templates'),
@@ -27,6 +27,7 @@ export async function testLocalDriverSetup(from: number) {
       listenHost: '127.0.0.1',
       advertiseHost: '127.0.0.1',
       portRange: [base, base + 9],
+      searchPath: options.searchPath ?? hostSearchPath(),
       logger: createLogger('silent'),
     });
   return { dir, catalog, newDriver };

@@ -168,7 +168,6 @@ use = egg:swift#dlo
     region: 'us-east-1',
     ...credentials,
     async createBucket(name) {
-      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'; // as S3ObjectStore does
       const client = new S3Client({
         endpoint,
         region: 'us-east-1',

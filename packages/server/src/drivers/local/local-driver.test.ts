@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runDriverContract } from '../driver-contract.js';
 import { testLocalDriverSetup } from '../../testing/local-driver.js';
+import { hostSearchPath } from '../../testing/test-env.js';
 
 const { dir, catalog, newDriver } = await testLocalDriverSetup(31800);
 
@@ -35,7 +36,11 @@ runDriverContract({
 
 describe('storage usage', () => {
   it("keeps du's total when a file vanished under it, and is unknown rather than 0 when du printed none", async () => {
-    const driver = newDriver();
+    const bin = await mkdtemp(join(tmpdir(), 'kumo-du-'));
+    // A stand-in for GNU du first on the driver's search path, as it behaves when a server's
+    // temporary file is removed while du walks the data directory (exit 1, the total of what it
+    // saw), then when it saw nothing. Without one yet, the real du is found.
+    const driver = newDriver({ searchPath: `${bin}:${hostSearchPath()}` });
     const spec = {
       uid: randomUUID(),
       name: 'usage',
@@ -49,14 +54,9 @@ describe('storage usage', () => {
       credentials: { username: 'usage', password: 'usage-password', version: 1 },
     };
     await driver.apply(spec);
-    const bin = await mkdtemp(join(tmpdir(), 'kumo-du-'));
-    const path = process.env.PATH;
-    // A stand-in for GNU du on the PATH, as it behaves when a server's temporary file is removed
-    // while du walks the data directory (exit 1, the total of what it saw), then when it saw nothing.
     const du = (script: string) => writeFile(join(bin, 'du'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
     try {
       expect((await driver.observe(spec)).usage?.storageBytes).toBeGreaterThan(1024 * 1024);
-      process.env.PATH = `${bin}:${path}`;
       await du(
         `echo "du: cannot access '$4/base/pgsql_tmp/t1': No such file or directory" >&2\nprintf '4242\\t%s\\n' "$4"\nexit 1`,
       );
@@ -66,7 +66,6 @@ describe('storage usage', () => {
       expect(seen.running).toBe(true);
       expect(seen.usage).toBeUndefined();
     } finally {
-      process.env.PATH = path;
       await driver.delete(spec.uid);
       await rm(bin, { recursive: true, force: true });
       await driver.close();

@@ -45,6 +45,8 @@ export interface LocalDriverOptions {
   listenHost: string;
   advertiseHost: string;
   portRange: readonly [number, number];
+  /** Where the system tools it runs (du) are found: the configuration's search path. */
+  searchPath: string;
   logger: Logger;
 }
 
@@ -335,7 +337,10 @@ export class LocalDriver implements RuntimeDriver {
     if (!existsSync(paths.data)) return 0;
     // du exits non-zero when a file vanishes under it (a server's temporary files come and go), and
     // still prints the total of what it saw: that total counts. Only no total at all is unknown.
-    const stdout = await run('du', ['-s', '--block-size=1', paths.data]).then(
+    const du = run('du', ['-s', '--block-size=1', paths.data], {
+      env: { PATH: this.options.searchPath, LC_ALL: 'C' },
+    });
+    const stdout = await du.then(
       (done) => done.stdout,
       (err: { stdout?: string }) => err.stdout ?? '',
     );
