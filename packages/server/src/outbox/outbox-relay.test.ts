@@ -1,22 +1,13 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Bus, BusMessage } from '../bus/bus.js';
 import { createLogger } from '../logger.js';
-import { migrate } from '../store/migrate.js';
 import { ResourceStore } from '../store/resource-store.js';
-import { createTestDatabase } from '../testing/test-postgres.js';
+import { migratedTestStore } from '../testing/test-store.js';
 import { OutboxRelay } from './outbox-relay.js';
 
-let pool: pg.Pool;
-let url: string;
-beforeAll(async () => {
-  url = await createTestDatabase(inject('pg'));
-  pool = new pg.Pool({ connectionString: url });
-  await migrate(pool);
-});
-afterAll(() => pool?.end());
+const db = migratedTestStore();
 
 const logger = createLogger('silent');
 
@@ -31,7 +22,7 @@ function recordingBus(): Bus & { got: BusMessage[] } {
 }
 
 async function writeOrgs(prefix: string, n: number): Promise<string[]> {
-  const store = new ResourceStore(pool);
+  const store = new ResourceStore(db.pool);
   for (let i = 0; i < n; i++) {
     await store.create(
       'Org',
@@ -40,7 +31,7 @@ async function writeOrgs(prefix: string, n: number): Promise<string[]> {
       { actor: 'test' },
     );
   }
-  const { rows } = await pool.query<{ id: string }>('SELECT id FROM outbox ORDER BY id');
+  const { rows } = await db.pool.query<{ id: string }>('SELECT id FROM outbox ORDER BY id');
   return rows.map((r) => String(r.id));
 }
 
@@ -55,7 +46,12 @@ describe('OutboxRelay', () => {
 
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', fileURLToPath(new URL('../testing/outbox-relay-child.ts', import.meta.url)), url],
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('../testing/outbox-relay-child.ts', import.meta.url)),
+        db.url,
+      ],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -75,16 +71,16 @@ describe('OutboxRelay', () => {
       });
     });
     await new Promise((r) => child.once('exit', r));
-    const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM outbox');
+    const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM outbox');
     expect(Number(rows[0]!.n)).toBeGreaterThan(200); // the unfinished batch was not deleted
 
     const bus = recordingBus();
-    await drain(new OutboxRelay(pool, bus, undefined, logger, { batchSize: 40 }));
+    await drain(new OutboxRelay(db.pool, bus, undefined, logger, { batchSize: 40 }));
     const delivered = new Set([...printed, ...bus.got.map((m) => m.id)]);
     expect(ids.filter((id) => !delivered.has(id))).toEqual([]);
     const redelivered = bus.got.filter((m) => printed.includes(m.id));
     expect(redelivered.length).toBeGreaterThan(0); // at-least-once: the killed batch came again, same ids
-    expect((await pool.query('SELECT 1 FROM outbox')).rowCount).toBe(0);
+    expect((await db.pool.query('SELECT 1 FROM outbox')).rowCount).toBe(0);
   });
 
   it('lets several relays run at once without publishing a committed row twice', async () => {
@@ -105,8 +101,8 @@ describe('OutboxRelay', () => {
       await bHasPublished;
       await publishA(m);
     };
-    const relayA = new OutboxRelay(pool, a, undefined, logger, { batchSize: 10 });
-    const relayB = new OutboxRelay(pool, b, undefined, logger, { batchSize: 10 });
+    const relayA = new OutboxRelay(db.pool, a, undefined, logger, { batchSize: 10 });
+    const relayB = new OutboxRelay(db.pool, b, undefined, logger, { batchSize: 10 });
     await Promise.all([drain(relayA), drain(relayB)]);
     const fromA = new Set(a.got.map((m) => m.id));
     expect(b.got.filter((m) => fromA.has(m.id))).toEqual([]);
@@ -122,9 +118,11 @@ describe('OutboxRelay', () => {
       subscribe: () => () => undefined,
       close: async () => undefined,
     };
-    await expect(new OutboxRelay(pool, failing, undefined, logger).relayBatch()).rejects.toThrow('bus down');
+    await expect(new OutboxRelay(db.pool, failing, undefined, logger).relayBatch()).rejects.toThrow(
+      'bus down',
+    );
     const bus = recordingBus();
-    await drain(new OutboxRelay(pool, bus, undefined, logger));
+    await drain(new OutboxRelay(db.pool, bus, undefined, logger));
     expect(bus.got.map((m) => m.id)).toEqual(ids);
     expect(bus.got[0]).toMatchObject({
       kind: 'Org',

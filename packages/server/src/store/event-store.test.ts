@@ -1,21 +1,14 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '../testing/test-postgres.js';
+import { describe, expect, it } from 'vitest';
+import { migratedTestStore } from '../testing/test-store.js';
 import { EventStore } from './event-store.js';
-import { migrate } from './migrate.js';
 import { ResourceStore } from './resource-store.js';
 
-let pool: pg.Pool;
-beforeAll(async () => {
-  pool = new pg.Pool({ connectionString: await createTestDatabase(inject('pg')) });
-  await migrate(pool);
-});
-afterAll(() => pool?.end());
+const db = migratedTestStore();
 
 describe('EventStore', () => {
   it('merges repeats of an event into one with a count, keeps different ones apart, and forgets a re-created name', async () => {
-    const store = new ResourceStore(pool);
-    const events = new EventStore(pool);
+    const store = new ResourceStore(db.pool);
+    const events = new EventStore(db.pool);
     const ctx = { actor: 'test' };
     const org = await store.create('Org', '', { name: 'ev', labels: {}, finalizers: [], spec: {} }, ctx);
     const key = { kind: 'Org', project: '', name: 'ev' };
@@ -36,8 +29,8 @@ describe('EventStore', () => {
   });
 
   it('prunes events of resources gone for a while, and events past the maximum age', async () => {
-    const store = new ResourceStore(pool);
-    const events = new EventStore(pool);
+    const store = new ResourceStore(db.pool);
+    const events = new EventStore(db.pool);
     const ctx = { actor: 'test' };
     const kept = await store.create('Org', '', { name: 'kept', labels: {}, finalizers: [], spec: {} }, ctx);
     const gone = await store.create('Org', '', { name: 'gone', labels: {}, finalizers: [], spec: {} }, ctx);
@@ -45,8 +38,10 @@ describe('EventStore', () => {
     await events.record(kept, 'Normal', 'Ancient', 'too old');
     await events.record(gone, 'Normal', 'Orphan', 'its resource is deleted');
     await store.delete({ kind: 'Org', project: '', name: 'gone' }, ctx);
-    await pool.query("UPDATE events SET last_timestamp = now() - interval '2 hours' WHERE reason = 'Orphan'");
-    await pool.query(
+    await db.pool.query(
+      "UPDATE events SET last_timestamp = now() - interval '2 hours' WHERE reason = 'Orphan'",
+    );
+    await db.pool.query(
       "UPDATE events SET last_timestamp = now() - interval '40 days' WHERE reason = 'Ancient'",
     );
     expect(await events.prune({ goneAfterMs: 3600_000, maxAgeMs: 30 * 86_400_000 })).toBe(2);

@@ -1,22 +1,15 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EventStore } from '../../store/event-store.js';
-import { migrate } from '../../store/migrate.js';
 import { ResourceStore } from '../../store/resource-store.js';
-import { createTestDatabase } from '../../testing/test-postgres.js';
+import { migratedTestStore } from '../../testing/test-store.js';
 import { StatusWriter } from './status-writer.js';
 
-let pool: pg.Pool;
-beforeAll(async () => {
-  pool = new pg.Pool({ connectionString: await createTestDatabase(inject('pg')) });
-  await migrate(pool);
-});
-afterAll(() => pool?.end());
+const db = migratedTestStore();
 
 describe('StatusWriter', () => {
   it('reports the generation the work was done for, not one that arrived meanwhile', async () => {
-    const store = new ResourceStore(pool);
-    const writer = new StatusWriter(store, new EventStore(pool));
+    const store = new ResourceStore(db.pool);
+    const writer = new StatusWriter(store, new EventStore(db.pool));
     const key = { kind: 'Org', project: '', name: 'gen-race' };
     const read = await store.create(
       'Org',
