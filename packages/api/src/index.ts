@@ -7,3 +7,4 @@ export * from './meta.js';
 export * from './problems.js';
 export * from './engines.js';
 export * from './tenancy.js';
+export * from './digest.js';

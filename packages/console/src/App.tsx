@@ -1,3 +1,4 @@
+import { hex } from '@kumo/api/digest';
 import { type FormEvent, useCallback, useEffect, useMemo, useState } from 'react';
 import {
   ApiError,
@@ -5,7 +6,6 @@ import {
   type Resource,
   type WhoAmI,
   api,
-  hex,
   notReady,
   problemText,
   session,

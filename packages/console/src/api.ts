@@ -1,4 +1,6 @@
 import type { EngineInfo, Problem, Resource } from '@kumo/api';
+// The digest module alone: the package's index would bring its schemas (zod) into the bundle.
+import { sha256OfReprDigest } from '@kumo/api/digest';
 import { createParser } from 'eventsource-parser';
 
 const TOKEN_KEY = 'kumo.token';
@@ -86,19 +88,14 @@ export const api = {
   async download(path: string): Promise<{ blob: Blob; filename: string; sha256?: string }> {
     const res = await call('GET', path);
     const disposition = res.headers.get('content-disposition') ?? '';
-    const digest = /sha-256=:([A-Za-z0-9+/=]+):/.exec(res.headers.get('repr-digest') ?? '')?.[1];
+    const sha256 = sha256OfReprDigest(res.headers.get('repr-digest'));
     return {
       blob: await res.blob(),
       filename: /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'download',
-      ...(digest ? { sha256: hex(Uint8Array.from(atob(digest), (c) => c.charCodeAt(0))) } : {}),
+      ...(sha256 ? { sha256 } : {}),
     };
   },
 };
-
-/** Bytes as lowercase hexadecimal. */
-export function hex(bytes: ArrayBuffer | Uint8Array): string {
-  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 export interface WhoAmI {
   principal: string;

@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Resource, backupKind, databaseKind } from '@kumo/api';
+import { type Resource, backupKind, databaseKind, sha256OfReprDigest } from '@kumo/api';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../core/exit-codes.js';
 import { collectionPath, itemPath } from '../core/kinds.js';
@@ -80,7 +80,7 @@ export function registerBackupCommands(program: Command, runtime: Runtime): void
         /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${name}.dump`;
       const target = o.file ?? suggested;
       const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
-      const recorded = recordedSha256(res.headers.get('repr-digest'));
+      const recorded = sha256OfReprDigest(res.headers.get('repr-digest'));
       const hash = createHash('sha256');
       let size = 0;
       const hashing = new Transform({
@@ -215,10 +215,4 @@ async function reportVerification(
         ? `backup/${name} verification ${v.state}: ${v.message}\n`
         : `backup/${name} verification requested\n`,
     );
-}
-
-/** The SHA-256 (hex) in a Repr-Digest header (RFC 9530), or undefined without one. */
-function recordedSha256(header: string | null): string | undefined {
-  const base64 = /(?:^|,)\s*sha-256=:([A-Za-z0-9+/=]+):/.exec(header ?? '')?.[1];
-  return base64 ? Buffer.from(base64, 'base64').toString('hex') : undefined;
 }

@@ -301,10 +301,11 @@ export class DatabaseReconciler implements Reconciler {
           findCondition(current.status.conditions as Condition[] | undefined, 'StorageWithinQuota')
             ?.status === 'False';
         let conditions = current.status.conditions as Condition[] | undefined;
-        const set = (type: string, ok: boolean, reason: string, message = '') =>
+        /** ok undefined: not known (status Unknown). */
+        const set = (type: string, ok: boolean | undefined, reason: string, message = '') =>
           (conditions = setCondition(conditions, {
             type,
-            status: ok ? 'True' : 'False',
+            status: ok === undefined ? 'Unknown' : ok ? 'True' : 'False',
             reason,
             message,
             observedGeneration: g,
@@ -322,15 +323,14 @@ export class DatabaseReconciler implements Reconciler {
           seen.aclApplied ? 'Applied' : 'Pending',
           `${spec.acl.length} ACL entr${spec.acl.length === 1 ? 'y' : 'ies'}`,
         );
-        if (seen.exists && !seen.usage) {
-          conditions = setCondition(conditions, {
-            type: 'StorageWithinQuota',
-            status: 'Unknown',
-            reason: 'NotMeasured',
-            message: 'the storage in use could not be measured; the next check tries again',
-            observedGeneration: g,
-          });
-        } else {
+        if (seen.exists && !seen.usage)
+          set(
+            'StorageWithinQuota',
+            undefined,
+            'NotMeasured',
+            'the storage in use could not be measured; the next check tries again',
+          );
+        else
           set(
             'StorageWithinQuota',
             !overQuota,
@@ -339,7 +339,6 @@ export class DatabaseReconciler implements Reconciler {
               ? `using ${seen.usage!.storageBytes} bytes of ${quotaBytes} (storageGB ${spec.storageGB}); the database keeps running`
               : '',
           );
-        }
         let phase: string;
         if (override) {
           phase = override.phase;

@@ -18,7 +18,8 @@ async function* chunks(data: Buffer, size = 64 * 1024): AsyncGenerator<Uint8Arra
 
 /**
  * A body of more than one multipart part (so an S3 upload has begun) that then waits for `release`
- * (forever without one; a rejected release fails the upload). `asked` resolves once the store has taken the first part and asks for more.
+ * (forever without one; a rejected release fails the upload). `asked` resolves once the store has
+ * taken the first part and asks for more.
  */
 function hanging(release = new Promise<void>(() => undefined)): AsyncGenerator<Uint8Array> & {
   asked: Promise<void>;

@@ -68,8 +68,13 @@ export class S3ObjectStore implements ObjectStore {
 
   private objectKey(key: string): string {
     checkKey(key);
+    return this.keyPrefix() + key;
+  }
+
+  /** What every key of this store starts with in the bucket: the prefix and a slash, or nothing. */
+  private keyPrefix(): string {
     const prefix = this.config.prefix.replace(/^\/+|\/+$/g, '');
-    return prefix ? `${prefix}/${key}` : key;
+    return prefix ? `${prefix}/` : '';
   }
 
   async put(key: string, body: AsyncIterable<Uint8Array>): Promise<StoredObject> {
@@ -186,7 +191,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async list(prefix: string): Promise<string[]> {
-    const base = this.objectKey('x').slice(0, -1);
+    const base = this.keyPrefix();
     const keys: string[] = [];
     let token: string | undefined;
     try {
@@ -209,7 +214,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async sweep(before: Date): Promise<number> {
     const Bucket = this.config.bucket;
-    const base = this.objectKey('x').slice(0, -1);
+    const base = this.keyPrefix();
     let removed = 0;
     let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
     try {

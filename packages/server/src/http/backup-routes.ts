@@ -5,6 +5,7 @@ import {
   databaseKind,
   nameSchema,
   problemSchema,
+  reprDigest,
   resourceSchema,
 } from '@kumo/api';
 import type pg from 'pg';
@@ -104,7 +105,7 @@ export function registerBackupRoutes(router: KumoRouter, deps: BackupRouteDeps):
           'content-type': 'application/octet-stream',
           'content-length': String(object.size),
           // The SHA-256 recorded when the backup was taken (RFC 9530), for the client to check.
-          'repr-digest': `sha-256=:${Buffer.from(object.sha256, 'hex').toString('base64')}:`,
+          'repr-digest': reprDigest(object.sha256),
           'content-disposition': `attachment; filename="${backup.metadata.name}.${ext}"`,
         },
       });
