@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { SetupError } from './errors.js';
 import type { S3StoreConfig } from './backups/s3-object-store.js';
+import type { CrashPointSettings } from './faults/crash-points.js';
 
 /** What `kumo up` accepts on its command line. Every option is optional; see resolveConfig for defaults. */
 export interface UpOptions {
@@ -58,7 +59,8 @@ export interface KumoConfig {
   masterKey: string | undefined;
   masterKeyFile: string;
   logLevel: string;
-  controllers: { workers: number; resyncIntervalMs: number };
+  /** crashLoopRetryMs: the first wait before a server in a crash loop is started again (doubling). */
+  controllers: { workers: number; resyncIntervalMs: number; crashLoopRetryMs: number };
   /** How long the change history behind watches is kept. */
   changeRetentionMs: number;
   /** How long Idempotency-Key results are remembered. */
@@ -72,6 +74,11 @@ export interface KumoConfig {
     /** Backups of a deleted database are kept this many days, listable and restorable. */
     orphanRetentionDays: number;
   };
+  /**
+   * Test-only fault injection (KUMO_TEST_CRASH_AT=point[#n], KUMO_TEST_CRASH_TRACE=file): never set
+   * in production; see faults/crash-points.ts.
+   */
+  faults: CrashPointSettings;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -143,7 +150,7 @@ export function resolveConfig(
     masterKey: env.KUMO_MASTER_KEY,
     masterKeyFile: join(dataDir, 'master.key'),
     logLevel,
-    controllers: { workers: 2, resyncIntervalMs: 5 * 60_000 },
+    controllers: { workers: 2, resyncIntervalMs: 5 * 60_000, crashLoopRetryMs: 5 * 60_000 },
     changeRetentionMs: 24 * 3600_000,
     idempotencyRetentionMs: 24 * 3600_000,
     auditSystemRetentionDays: parse(
@@ -162,7 +169,21 @@ export function resolveConfig(
     defaultOrgQuotas: parseQuotas(
       options.defaultQuotas ?? env.KUMO_DEFAULT_QUOTAS ?? 'databases=10,storageGB=100,backups=50',
     ),
+    faults: {
+      ...(env.KUMO_TEST_CRASH_AT ? { crashAt: parseCrashAt(env.KUMO_TEST_CRASH_AT) } : {}),
+      ...(env.KUMO_TEST_CRASH_TRACE ? { traceFile: env.KUMO_TEST_CRASH_TRACE } : {}),
+    },
   };
+}
+
+/** "point" or "point#n": die at the n-th arrival at the point (default the first). */
+function parseCrashAt(value: string): { point: string; hit: number } {
+  const match = /^([a-z0-9.-]+)(?:#([1-9]\d*))?$/.exec(value);
+  if (!match)
+    throw new SetupError(
+      `Invalid KUMO_TEST_CRASH_AT (a test-only setting): "${value}" — use a crash point's name, optionally with #n for its n-th arrival.`,
+    );
+  return { point: match[1]!, hit: Number(match[2] ?? 1) };
 }
 
 /** The filesystem store under the data directory, or S3 when KUMO_BACKUP_S3_ENDPOINT is set. */

@@ -38,6 +38,10 @@ export const backupKind = defineKind({
       }),
       startedAt: z.string().optional(),
       completedAt: z.string().optional(),
+      attempts: z.number().int().optional().meta({
+        description:
+          'How many times taking it started. One a crash of Kumo interrupted is taken again, up to 3 times.',
+      }),
       object: z
         .strictObject({
           store: z.string(),

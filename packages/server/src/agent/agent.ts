@@ -3,11 +3,12 @@ import type { Bus } from '../bus/bus.js';
 import { Controller, type ControllerOptions } from '../controllers/runtime/controller.js';
 import type { RuntimeDriver } from '../drivers/driver.js';
 import type { EngineCatalog } from '../engines/engine-catalog.js';
+import type { CrashPoints } from '../faults/crash-points.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { KUMO_VERSION } from '../version.js';
 import type { AgentClient } from './agent-client.js';
-import { DatabaseReconciler } from './database-reconciler.js';
+import { DatabaseReconciler, type DatabaseReconcilerOptions } from './database-reconciler.js';
 import { BackupReconciler } from './backup-reconciler.js';
 import { BackupRunner } from './backup-runner.js';
 import type { ObjectStore } from '../backups/object-store.js';
@@ -32,7 +33,11 @@ export interface AgentDeps {
   bus: Bus;
   metrics: Metrics;
   logger: Logger;
+  /** Test-only fault injection; default: none. */
+  crashPoints?: CrashPoints;
 }
+
+export interface AgentOptions extends ControllerOptions, DatabaseReconcilerOptions {}
 
 /**
  * The agent of one target: runs the Database reconciler on the controller runtime, turns the
@@ -53,12 +58,14 @@ export class Agent {
   constructor(
     readonly target: string,
     private readonly deps: AgentDeps,
-    options: ControllerOptions = {},
+    options: AgentOptions = {},
   ) {
     this.backups = deps.objectStore
-      ? new BackupRunner(deps.client, deps.driver, deps.catalog, deps.objectStore)
+      ? new BackupRunner(deps.client, deps.driver, deps.catalog, deps.objectStore, deps.crashPoints)
       : undefined;
-    this.reconciler = new DatabaseReconciler(deps.client, deps.driver, deps.catalog, target, this.backups);
+    this.reconciler = new DatabaseReconciler(deps.client, deps.driver, deps.catalog, target, this.backups, {
+      ...(options.crashLoopRetryMs !== undefined ? { crashLoopRetryMs: options.crashLoopRetryMs } : {}),
+    });
     const runtime = (kind: string) => ({
       bus: deps.bus,
       metrics: deps.metrics,

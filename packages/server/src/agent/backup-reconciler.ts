@@ -13,6 +13,8 @@ type BackupSpec = z.infer<typeof backupKind.spec>;
 
 /** How long a backup waits for its database to become Ready before it fails. */
 const READY_WAIT_MS = 10 * 60_000;
+/** A backup that crashes of Kumo interrupted is taken again until it has started this often. */
+const MAX_ATTEMPTS = 3;
 
 /**
  * The agent's reconciler for Backups of its target's databases: takes each backup once, one per
@@ -56,18 +58,31 @@ export class BackupReconciler implements Reconciler {
       case undefined:
       case 'Pending':
         return this.take(backup, sameDb);
-      case 'Running':
-        if (!status.databaseUid || !this.runner.isBusy(status.databaseUid)) {
-          await this.runner.fail(
+      case 'Running': {
+        if (status.databaseUid && this.runner.isBusy(status.databaseUid)) return;
+        // Running here, but not in this process: Kumo stopped or crashed while it ran. What that
+        // try stored is discarded and it is taken again, a few times at most.
+        if (sameDb) await this.runner.discardInterrupted(backup, sameDb);
+        const attempts = status.attempts ?? 1;
+        if (sameDb && attempts < MAX_ATTEMPTS) {
+          await this.client.event(
             backup,
-            sameDb,
-            new BackupError(
-              'Interrupted',
-              'Kumo stopped while this backup ran; it is incomplete. Take a new one.',
-            ),
+            'Warning',
+            'Interrupted',
+            `Kumo stopped while this backup ran (attempt ${attempts} of ${MAX_ATTEMPTS}); taking it again`,
           );
+          return this.take(backup, sameDb);
         }
+        await this.runner.fail(
+          backup,
+          sameDb,
+          new BackupError(
+            'Interrupted',
+            `Kumo stopped while this backup ran, ${attempts} time(s); it is incomplete. Take a new one.`,
+          ),
+        );
         return;
+      }
       case 'Succeeded':
         // A new request, or one a stop interrupted (Running, but not running here).
         if (

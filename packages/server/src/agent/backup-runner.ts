@@ -5,6 +5,7 @@ import type { backupKind } from '@kumo/api';
 import type { ObjectInfo, ObjectStore, StoredObject } from '../backups/object-store.js';
 import { DriverError, type DataFacts, type InstanceSpec, type RuntimeDriver } from '../drivers/driver.js';
 import type { EngineCatalog } from '../engines/engine-catalog.js';
+import { type CrashPoints, NO_CRASH_POINTS } from '../faults/crash-points.js';
 import type { ResourceKey } from '../store/resource-rows.js';
 import type { AgentClient } from './agent-client.js';
 import { instanceSpecOf } from './instance-spec.js';
@@ -36,6 +37,7 @@ export class BackupRunner {
     private readonly driver: RuntimeDriver,
     private readonly catalog: EngineCatalog,
     private readonly store: ObjectStore,
+    private readonly crash: CrashPoints = NO_CRASH_POINTS,
   ) {}
 
   /** Whether this agent is verifying this backup (by uid) now. */
@@ -67,6 +69,7 @@ export class BackupRunner {
       version: spec.version,
       plan: spec.plan,
       startedAt,
+      attempts: ((s.attempts as number | undefined) ?? 0) + 1,
       conditions: setCondition(s.conditions as Condition[] | undefined, {
         type: 'Succeeded',
         status: 'Unknown',
@@ -79,6 +82,7 @@ export class BackupRunner {
       if (!this.driver.backup) throw new BackupError('BackupUnsupported', 'This target cannot take backups.');
       const instance = instanceSpecOf(db, this.catalog, await this.client.credentials(db));
       const { stored, facts, tool, format, readBack } = await this.dump(key, instance);
+      this.crash.reach('backup.object-stored');
       const seen =
         readBack ??
         (await this.store.stat(key).catch((err: unknown) => {
@@ -121,6 +125,7 @@ export class BackupRunner {
         .catch((err: unknown) => {
           throw new BackupError('UploadFailed', `Writing the manifest failed: ${(err as Error).message}`);
         });
+      this.crash.reach('backup.manifest-stored');
       // Everything else first: whoever sees the final phase also sees the event and the database's condition.
       await this.client.event(
         backup,
@@ -193,6 +198,7 @@ export class BackupRunner {
       throw asBackupError(err, 'DumpFailed');
     });
     const { tool, format } = stream;
+    this.crash.reach('backup.dump-started');
     if (local) {
       const facts = await stream.facts.catch(async (err: unknown) => {
         await local.abort();
@@ -269,12 +275,14 @@ export class BackupRunner {
       if (!this.driver.restore || !this.driver.dataFacts)
         throw new BackupError('VerifyUnsupported', 'This target cannot restore.');
       await this.driver.apply(scratch);
+      this.crash.reach('verify.scratch-ready');
       const started = Date.now();
       const sha = createHash('sha256');
       await this.driver.restore(scratch, hashing(await this.store.get(status.object!.key), sha), {
         replace: false,
       });
       const durationMs = Date.now() - started;
+      this.crash.reach('verify.restored');
       const digest = sha.digest('hex');
       if (digest !== status.object!.sha256) {
         result = {
@@ -305,6 +313,7 @@ export class BackupRunner {
     } finally {
       await this.driver.delete(scratch.uid).catch(() => undefined);
     }
+    this.crash.reach('verify.scratch-removed');
     // The event and the database's condition first: whoever sees the result sees them too.
     await this.client.event(
       backup,
@@ -380,6 +389,7 @@ export class BackupRunner {
     }
     const started = Date.now();
     await this.driver.restore(instance, await this.store.get(status.object.key), { replace });
+    this.crash.reach('restore.loaded');
     return Date.now() - started;
   }
 
@@ -387,6 +397,14 @@ export class BackupRunner {
   async deleteObjects(backup: Resource): Promise<void> {
     const key = (backup.status as BackupStatus).object?.key;
     if (!key) return;
+    await this.store.delete(key);
+    this.crash.reach('backup.delete.object-removed');
+    await this.store.delete(`${key}.manifest.json`);
+  }
+
+  /** Removes what an interrupted take of this backup stored or left half-written. */
+  async discardInterrupted(backup: Resource, db: Resource): Promise<void> {
+    const key = objectKey(backup, db);
     await this.store.delete(key);
     await this.store.delete(`${key}.manifest.json`);
   }

@@ -24,20 +24,38 @@ type RestoreStatus = NonNullable<DatabaseStatus['restore']>;
 
 const CRASH_WINDOW_MS = 10 * 60_000;
 const CRASH_LIMIT = 5;
+/** A crash loop is tried again after this long at first, doubling up to CRASH_LOOP_MAX_RETRY_MS. */
+const CRASH_LOOP_RETRY_MS = 5 * 60_000;
+const CRASH_LOOP_MAX_RETRY_MS = 60 * 60_000;
+
+interface CrashLoop {
+  generation: number;
+  retryAt: number;
+  backoffMs: number;
+  message: string;
+}
+
+export interface DatabaseReconcilerOptions {
+  /** The first wait before a crash loop is tried again (doubling each time). Default: 5 minutes. */
+  crashLoopRetryMs?: number;
+}
 /** Storage usage and readiness are re-observed at least this often. */
 const OBSERVE_INTERVAL_MS = 30_000;
 
 /**
  * The agent's reconciler for Databases of its target: provisions, converges and deletes through
  * the runtime driver, and reports what it observes (never what it intended) in status.
- * A server that keeps crashing ends in Error and is left alone until its spec changes.
+ * A start that fails is retried with the runtime's backoff (StartFailed). A server that keeps
+ * crashing ends in Error (CrashLoop) and is tried again after a long, growing wait, or at once
+ * when its spec changes.
  */
 export class DatabaseReconciler implements Reconciler {
   readonly name = 'database-agent';
   readonly kind = 'Database';
   private readonly crashes = new Map<string, number[]>();
-  private readonly crashLoops = new Map<string, number>();
+  private readonly crashLoops = new Map<string, CrashLoop>();
   private readonly keysByUid = new Map<string, ResourceKey>();
+  private readonly crashLoopRetryMs: number;
 
   constructor(
     private readonly client: AgentClient,
@@ -45,7 +63,10 @@ export class DatabaseReconciler implements Reconciler {
     private readonly catalog: EngineCatalog,
     private readonly target: string,
     private readonly backups?: BackupRunner,
-  ) {}
+    options: DatabaseReconcilerOptions = {},
+  ) {
+    this.crashLoopRetryMs = options.crashLoopRetryMs ?? CRASH_LOOP_RETRY_MS;
+  }
 
   /** The key of a database this reconciler has seen, by uid (for process-exit nudges). */
   keyOf(uid: string): ResourceKey | undefined {
@@ -73,11 +94,14 @@ export class DatabaseReconciler implements Reconciler {
     if (problems.length > 0) {
       throw new TerminalError('InvalidSpec', problems.map((p) => `${p.field} ${p.message}`).join('; '));
     }
-    const loopGeneration = this.crashLoops.get(uid);
-    if (loopGeneration === db.metadata.generation) return; // stays in Error until the spec changes
-    if (loopGeneration !== undefined) this.forget(uid);
-
     const now = Date.now();
+    const loop = this.crashLoops.get(uid);
+    if (loop && loop.generation !== db.metadata.generation)
+      this.forget(uid); // a new spec: try at once
+    else if (loop && now < loop.retryAt) return { requeueAfterMs: loop.retryAt - now }; // stays in Error
+    // Its wait is over: the crash that ended the loop was counted; this start is the next try.
+    const retrying = loop !== undefined && this.crashLoops.has(uid);
+
     const nextExpiry = Math.min(
       ...spec.acl.map((e) => (e.expiresAt ? Date.parse(e.expiresAt) : Infinity)).filter((t) => t > now),
     );
@@ -86,7 +110,11 @@ export class DatabaseReconciler implements Reconciler {
     let before: Observation | undefined;
     try {
       before = await this.driver.observe(instance);
-      if (before.crashed) await this.crashed(db, 'ProcessExited', 'the server process exited unexpectedly');
+      if (before.crashed && !retrying && (await this.crashed(db, 'the server process exited unexpectedly'))) {
+        const looping = this.crashLoops.get(uid)!;
+        await this.setStatus(db, before, { phase: 'Error', reason: 'CrashLoop', message: looping.message });
+        return { requeueAfterMs: looping.retryAt - Date.now() };
+      }
       if (!before.exists) {
         await this.setStatus(db, before, {
           phase: 'Provisioning',
@@ -101,8 +129,7 @@ export class DatabaseReconciler implements Reconciler {
       await this.setStatus(db, await this.driver.observe(instance));
       if (waiting) return { requeueAfterMs: waiting };
     } catch (caught) {
-      if (caught instanceof TerminalError) throw caught; // a crash loop: reported by the runtime
-      await this.reportFailure(db, instance, caught, before?.crashed ?? false);
+      await this.reportFailure(db, instance, caught);
     }
     const untilExpiry = Number.isFinite(nextExpiry) ? Math.max(50, nextExpiry - now) : OBSERVE_INTERVAL_MS;
     return { requeueAfterMs: Math.min(untilExpiry, OBSERVE_INTERVAL_MS) };
@@ -142,7 +169,9 @@ export class DatabaseReconciler implements Reconciler {
     const base = { backup, mode: 'fork' } as const;
     await this.recordRestore(db, { ...base, state: 'Running' });
     try {
-      const durationMs = await backups.restoreInto(db, instance, backup, false);
+      // Replacing: the fork holds nothing else, and a restore that a crash interrupted after it
+      // loaded everything (but before Succeeded was recorded) must be able to load it again.
+      const durationMs = await backups.restoreInto(db, instance, backup, true);
       const completedAt = new Date().toISOString();
       await this.recordRestore(db, { ...base, state: 'Succeeded', completedAt, durationMs });
       await this.client.event(db, 'Normal', 'Restored', `backup ${backup} restored in ${durationMs} ms`);
@@ -224,14 +253,10 @@ export class DatabaseReconciler implements Reconciler {
 
   /**
    * Every failure reaches status (Ready=False with the reason) and an event; an unexpected one as
-   * InternalError with its message. Then rethrows: terminal ones as TerminalError, others for a retry.
+   * InternalError with its message. Then rethrows: terminal ones as TerminalError, others for a
+   * retry with backoff (a start that failed, StartFailed, is one of those: not a crash).
    */
-  private async reportFailure(
-    db: Resource,
-    instance: InstanceSpec,
-    caught: unknown,
-    alreadyCounted: boolean,
-  ): Promise<never> {
+  private async reportFailure(db: Resource, instance: InstanceSpec, caught: unknown): Promise<never> {
     const err =
       caught instanceof DriverError
         ? caught
@@ -239,7 +264,6 @@ export class DatabaseReconciler implements Reconciler {
             'InternalError',
             `reconciling failed: ${String((caught as Error)?.message ?? caught)}`,
           );
-    if (err.reason === 'StartFailed' && !alreadyCounted) await this.crashed(db, err.reason, err.message);
     const seen = await this.driver.observe(instance).catch(() => undefined);
     await this.setStatus(db, seen ?? nothingObserved('the target could not be observed'), {
       phase: err.terminal ? 'Error' : 'Degraded',
@@ -251,8 +275,11 @@ export class DatabaseReconciler implements Reconciler {
     throw err;
   }
 
-  /** Counts a crash; past the limit, reports a crash loop (terminal) with the log's tail. */
-  private async crashed(db: Resource, reason: string, message: string): Promise<void> {
+  /**
+   * Counts a crash, with an event and Degraded status. Past the limit it records a crash loop
+   * (tried again after a wait that doubles each time) and returns true.
+   */
+  private async crashed(db: Resource, message: string): Promise<boolean> {
     const uid = db.metadata.uid;
     const now = Date.now();
     const recent = [...(this.crashes.get(uid) ?? []).filter((t) => now - t < CRASH_WINDOW_MS), now];
@@ -267,20 +294,27 @@ export class DatabaseReconciler implements Reconciler {
         conditions: setCondition(current.status.conditions as Condition[] | undefined, {
           type: 'Ready',
           status: 'False',
-          reason,
+          reason: 'ProcessExited',
           message: `${message}; restarting. Last log lines:\n${tail}`,
           observedGeneration: db.metadata.generation,
         }),
       }),
       db.metadata.generation,
     );
-    if (recent.length >= CRASH_LIMIT) {
-      this.crashLoops.set(uid, db.metadata.generation);
-      throw new TerminalError(
-        'CrashLoop',
-        `The server crashed ${recent.length} times in 10 minutes; Kumo stopped restarting it. Fix the cause (change the spec to try again). Last log lines:\n${tail}`,
-      );
-    }
+    if (recent.length < CRASH_LIMIT) return false;
+    const previous = this.crashLoops.get(uid);
+    const backoffMs = previous
+      ? Math.min(previous.backoffMs * 2, CRASH_LOOP_MAX_RETRY_MS)
+      : this.crashLoopRetryMs;
+    const loop: CrashLoop = {
+      generation: db.metadata.generation,
+      retryAt: now + backoffMs,
+      backoffMs,
+      message: `The server crashed ${recent.length} times in 10 minutes; Kumo tries again at ${new Date(now + backoffMs).toISOString()} (or at once when the spec changes). Last log lines:\n${tail}`,
+    };
+    this.crashLoops.set(uid, loop);
+    await this.client.event(db, 'Warning', 'CrashLoop', loop.message);
+    return true;
   }
 
   /** Writes what was seen for `db` as read at the start of this reconcile (its generation, not a newer one). */
@@ -321,7 +355,7 @@ export class DatabaseReconciler implements Reconciler {
           'AclApplied',
           seen.aclApplied || (spec.stopped && seen.exists),
           seen.aclApplied ? 'Applied' : 'Pending',
-          `${spec.acl.length} ACL entr${spec.acl.length === 1 ? 'y' : 'ies'}`,
+          enforcedAcl(spec.acl, Date.now()),
         );
         if (seen.exists && !seen.usage)
           set(
@@ -378,6 +412,13 @@ export class DatabaseReconciler implements Reconciler {
     this.crashes.delete(uid);
     this.crashLoops.delete(uid);
   }
+}
+
+/** What AclApplied says is enforced: the active entries (expired ones no longer let anyone in). */
+function enforcedAcl(acl: DatabaseSpec['acl'], now: number): string {
+  const active = acl.filter((e) => !e.expiresAt || Date.parse(e.expiresAt) > now).length;
+  const entries = `${active} ACL entr${active === 1 ? 'y' : 'ies'} enforced`;
+  return acl.length > active ? `${entries} (${acl.length - active} expired)` : entries;
 }
 
 function keyOfResource(r: Resource): ResourceKey {

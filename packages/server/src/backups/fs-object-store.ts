@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   type LocalUpload,
@@ -26,7 +26,7 @@ const READ_BACK_CHUNK = 1024 * 1024;
  */
 export class FsObjectStore implements ObjectStore {
   readonly description: string;
-  /** Temporary files of uploads in flight in this process: sweep leaves them alone. */
+  /** Temporary files of uploads in flight in this process: delete and sweep leave them alone. */
   private readonly inFlight = new Set<string>();
 
   constructor(private readonly root: string) {
@@ -91,14 +91,16 @@ export class FsObjectStore implements ObjectStore {
   private async openPartial(key: string) {
     const target = this.path(key);
     const path = `${target}${PARTIAL}${randomUUID()}`;
+    // In flight before the file exists, so a delete or sweep meanwhile never takes it for a leftover.
+    this.inFlight.add(path);
     let file;
     try {
       await mkdir(dirname(target), { recursive: true });
       file = await open(path, 'wx', 0o600);
     } catch (err) {
+      this.inFlight.delete(path);
       throw this.failure(key, err);
     }
-    this.inFlight.add(path);
     const abort = async () => {
       await file.close().catch(() => undefined);
       await rm(path, { force: true }).catch(() => undefined);
@@ -150,8 +152,25 @@ export class FsObjectStore implements ObjectStore {
     return handle.createReadStream();
   }
 
+  /** Removes the file of key and the temporary files next to it that no upload here is writing. */
   async delete(key: string): Promise<void> {
-    await rm(this.path(key), { force: true });
+    const target = this.path(key);
+    const dir = dirname(target);
+    const leftover = `${basename(target)}${PARTIAL}`;
+    try {
+      await rm(target, { force: true });
+      const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [];
+        throw err;
+      });
+      for (const name of names) {
+        const path = join(dir, name);
+        if (name.startsWith(leftover) && !this.inFlight.has(path)) await rm(path, { force: true });
+      }
+    } catch (err) {
+      const message = `Could not delete ${key} in ${this.description}: ${(err as Error).message}`;
+      throw new ObjectStoreError(message, { cause: err });
+    }
   }
 
   async list(prefix: string): Promise<string[]> {

@@ -123,6 +123,50 @@ export function runObjectStoreContract(options: ObjectStoreContractOptions): voi
       await crashed.catch(() => undefined);
     });
 
+    it('deletes with a key what interrupted uploads of exactly that key left behind, and nothing else', async () => {
+      // A stopped Kumo left an upload of the key behind, and one of a key that merely starts with
+      // it. The later Kumo retakes the backup: it deletes the key while another upload is in flight.
+      let gone!: (err: Error) => void;
+      const stopped = new Promise<void>((_, reject) => (gone = reject));
+      const crashedStore = options.store();
+      const abandoned = hanging(stopped);
+      const crashed = crashedStore.put('db-7/retaken.dump', abandoned);
+      await started(crashed, abandoned);
+      const neighbour = hanging(stopped);
+      const crashedNeighbour = crashedStore.put('db-7/retaken.dump.manifest.json', neighbour);
+      await started(crashedNeighbour, neighbour);
+      const store = options.store();
+      await store.put('db-7/kept.dump', chunks(Buffer.from('kept')));
+      let finish!: () => void;
+      const body = hanging(new Promise<void>((resolve) => (finish = resolve)));
+      const inFlight = store.put('db-7/in-flight.dump', body);
+      await started(inFlight, body);
+
+      await store.delete('db-7/retaken.dump');
+      expect(await store.list('db-7/')).toEqual(['db-7/kept.dump']);
+      // Only the neighbour's leftover is still there for the sweep: nothing of the deleted key.
+      expect(await store.sweep(new Date(Date.now() + 60_000))).toBe(1);
+
+      finish();
+      const stored = await inFlight;
+      expect(await store.stat('db-7/in-flight.dump')).toEqual({ size: stored.size, etag: stored.etag });
+      expect(await store.list('db-7/')).toEqual(['db-7/in-flight.dump', 'db-7/kept.dump']);
+      gone(new Error('stopped'));
+      await Promise.allSettled([crashed, crashedNeighbour]);
+    });
+
+    it('never deletes an upload it has in flight, even one of the key it deletes', async () => {
+      const store = options.store();
+      let finish!: () => void;
+      const body = hanging(new Promise<void>((resolve) => (finish = resolve)));
+      const inFlight = store.put('db-8/running.dump', body);
+      await started(inFlight, body);
+      await store.delete('db-8/running.dump');
+      finish();
+      const stored = await inFlight;
+      expect(await store.stat('db-8/running.dump')).toEqual({ size: stored.size, etag: stored.etag });
+    });
+
     it('refuses keys that could escape its root', async () => {
       const store = options.store();
       for (const key of ['../x', '/etc/passwd', 'a/../../b', 'a//b', '']) {

@@ -50,7 +50,12 @@ export interface ObjectStore {
   stat(key: string): Promise<ObjectInfo | undefined>;
   /** The object's bytes. Throws ObjectStoreError when it is not there. */
   get(key: string): Promise<Readable>;
-  /** Removes key; nothing happens when it is not there. */
+  /**
+   * Removes key and whatever interrupted uploads of exactly that key left behind (temporary files;
+   * unfinished multipart uploads), never an upload this store has in flight; nothing happens when
+   * none is there. So a backup retaken under the same key after a restart leaves no trace of the
+   * one that was interrupted. Idempotent; throws ObjectStoreError when the store fails.
+   */
   delete(key: string): Promise<void>;
   /** Keys under prefix, sorted. */
   list(prefix: string): Promise<string[]>;

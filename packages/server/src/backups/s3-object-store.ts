@@ -9,6 +9,7 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  type MultipartUpload,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -49,8 +50,13 @@ export class S3ObjectStore implements ObjectStore {
   readonly description: string;
   private readonly client: S3Client;
   private readonly partSize: number;
-  /** Multipart uploads in flight in this process: sweep leaves them alone. */
+  /** Multipart uploads in flight in this process: delete and sweep leave them alone. */
   private readonly inFlight = new Set<string>();
+  /**
+   * CreateMultipartUpload requests not answered yet: their uploads may already be listed while their
+   * ids are not in inFlight, so delete waits for them before it judges an upload a leftover.
+   */
+  private readonly creating = new Set<Promise<unknown>>();
 
   constructor(private readonly config: S3StoreConfig) {
     this.description = `s3 ${config.endpoint} bucket ${config.bucket}${config.prefix ? ` prefix ${config.prefix}` : ''}`;
@@ -89,11 +95,7 @@ export class S3ObjectStore implements ObjectStore {
     let pendingBytes = 0;
 
     const sendPart = async (data: Buffer) => {
-      if (!uploadId) {
-        const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
-        uploadId = created.UploadId!;
-        this.inFlight.add(uploadId);
-      }
+      if (!uploadId) uploadId = await this.createUpload(Key);
       const md5 = createHash('md5').update(data).digest();
       const PartNumber = parts.length + 1;
       const res = await this.client.send(
@@ -156,6 +158,22 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /** Begins a multipart upload of Key, in flight from the moment the service names it. */
+  private async createUpload(Key: string): Promise<string> {
+    const creating = this.client
+      .send(new CreateMultipartUploadCommand({ Bucket: this.config.bucket, Key }))
+      .then(({ UploadId }) => {
+        this.inFlight.add(UploadId!);
+        return UploadId!;
+      });
+    this.creating.add(creating);
+    try {
+      return await creating;
+    } finally {
+      this.creating.delete(creating);
+    }
+  }
+
   async stat(key: string): Promise<ObjectInfo | undefined> {
     try {
       const head = await this.client.send(
@@ -180,13 +198,28 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /** Deletes the object of key and aborts the unfinished multipart uploads of key not in flight here. */
   async delete(key: string): Promise<void> {
+    const Bucket = this.config.bucket;
+    const Key = this.objectKey(key);
     try {
-      await this.client.send(
-        new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }),
-      );
+      await this.client.send(new DeleteObjectCommand({ Bucket, Key }));
     } catch (err) {
       if (!isNotFound(err)) throw this.failure(`delete ${key}`, err);
+    }
+    try {
+      for await (const upload of this.uploads(Key)) {
+        if (upload.Key !== Key || !upload.UploadId) continue;
+        await Promise.allSettled(this.creating);
+        if (this.inFlight.has(upload.UploadId)) continue;
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: upload.UploadId }))
+          .catch((err: unknown) => {
+            if (!isNotFound(err)) throw err; // NoSuchUpload: completed or aborted meanwhile
+          });
+      }
+    } catch (err) {
+      throw this.failure(`remove unfinished uploads of ${key}`, err);
     }
   }
 
@@ -216,23 +249,28 @@ export class S3ObjectStore implements ObjectStore {
     const Bucket = this.config.bucket;
     const base = this.keyPrefix();
     let removed = 0;
-    let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
     try {
-      for (;;) {
-        const page = await this.client.send(
-          new ListMultipartUploadsCommand({ Bucket, Prefix: base, ...markers }),
-        );
-        for (const upload of page.Uploads ?? []) {
-          const { Key, UploadId, Initiated } = upload;
-          if (!Key || !UploadId || this.inFlight.has(UploadId) || !Initiated || Initiated >= before) continue;
-          await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
-          removed++;
-        }
-        if (!page.IsTruncated) return removed;
-        markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
+      for await (const { Key, UploadId, Initiated } of this.uploads(base)) {
+        if (!Key || !UploadId || this.inFlight.has(UploadId) || !Initiated || Initiated >= before) continue;
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+        removed++;
       }
     } catch (err) {
       throw this.failure('remove unfinished uploads', err);
+    }
+    return removed;
+  }
+
+  /** The unfinished multipart uploads of keys starting with Prefix (a bucket key), page by page. */
+  private async *uploads(Prefix: string): AsyncGenerator<MultipartUpload> {
+    let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
+    for (;;) {
+      const page = await this.client.send(
+        new ListMultipartUploadsCommand({ Bucket: this.config.bucket, Prefix, ...markers }),
+      );
+      yield* page.Uploads ?? [];
+      if (!page.IsTruncated) return;
+      markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
     }
   }
 

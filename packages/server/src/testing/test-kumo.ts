@@ -58,7 +58,8 @@ export async function startTestKumo(
     {
       ...config,
       http: { ...config.http, streamRecheckMs: 300 },
-      controllers: { workers: 2, resyncIntervalMs: 60_000 },
+      // A crash loop is tried again after seconds, not minutes, so a test sees it recover.
+      controllers: { workers: 2, resyncIntervalMs: 60_000, crashLoopRetryMs: 3000 },
     },
     createLogger('silent'),
   );

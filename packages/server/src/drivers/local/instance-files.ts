@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceUser } from '../../system/service-user.js';
 import { DriverError } from '../driver.js';
@@ -35,6 +35,17 @@ export interface InstanceState {
   port: number;
   /** Engine-internal secrets (the PostgreSQL superuser password), never shown to users. */
   adminPassword: string;
+  /**
+   * A new admin password recorded before the server is told it: after a crash between the two,
+   * one of the two passwords works, and the one that does is kept (PostgreSQL).
+   */
+  adminPasswordNext?: string;
+  /**
+   * Set once the engine's data directory is complete. Until then a provision that a crash
+   * interrupted is done again from the start (states written before this field existed: complete
+   * when their data directory exists).
+   */
+  provisioned?: boolean;
   /** Set when Kumo started the process, cleared when Kumo stopped it: a dead process while set is a crash. */
   expectRunning: boolean;
   applied: { restart?: string; reload?: string; acl?: string; credentials?: number };
@@ -42,7 +53,9 @@ export interface InstanceState {
 
 export async function readState(paths: InstancePaths): Promise<InstanceState | undefined> {
   try {
-    return JSON.parse(await readFile(paths.state, 'utf8')) as InstanceState;
+    const state = JSON.parse(await readFile(paths.state, 'utf8')) as InstanceState;
+    state.provisioned ??= existsSync(paths.data);
+    return state;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     if (err instanceof SyntaxError)
@@ -54,10 +67,16 @@ export async function readState(paths: InstancePaths): Promise<InstanceState | u
   }
 }
 
-/** Atomic: a crash mid-write leaves the old state. */
+/** Atomic and durable: a crash (or a power loss) mid-write leaves the old state or the new, whole. */
 export async function writeState(paths: InstancePaths, state: InstanceState): Promise<void> {
   const tmp = `${paths.state}.tmp`;
-  await writeFile(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
+  const file = await open(tmp, 'w', 0o600);
+  try {
+    await file.writeFile(JSON.stringify(state, null, 2));
+    await file.sync();
+  } finally {
+    await file.close();
+  }
   await rename(tmp, paths.state);
 }
 
@@ -172,8 +191,11 @@ export class AsUser {
    * when its content changes. Returns whether it changed.
    */
   async ownedFile(file: string, content: string, mode = 0o600): Promise<boolean> {
-    if ((await readFile(file, 'utf8').catch(() => undefined)) === content) return false;
     const tmp = `${file}.kumo-tmp`;
+    if ((await readFile(file, 'utf8').catch(() => undefined)) === content) {
+      await rm(tmp, { force: true }); // what a write that a crash interrupted left
+      return false;
+    }
     await writeFile(tmp, content, { mode });
     await chmod(tmp, mode);
     if (this.user) await chown(tmp, this.user.uid, this.user.gid);

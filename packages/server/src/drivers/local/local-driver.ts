@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { open, readdir, rm, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { EngineCatalog } from '../../engines/engine-catalog.js';
+import { type CrashPoints, NO_CRASH_POINTS } from '../../faults/crash-points.js';
 import type { Logger } from '../../logger.js';
 import type { ServiceUser } from '../../system/service-user.js';
 import {
@@ -48,6 +49,8 @@ export interface LocalDriverOptions {
   /** Where the system tools it runs (du) are found: the configuration's search path. */
   searchPath: string;
   logger: Logger;
+  /** Test-only fault injection; default: none. */
+  crashPoints?: CrashPoints;
 }
 
 /**
@@ -68,9 +71,11 @@ export class LocalDriver implements RuntimeDriver {
   private readonly exitListeners = new Set<(uid: string) => void>();
   private readonly reportedDead = new Set<string>();
   private readonly watcher: NodeJS.Timeout;
+  private readonly crash: CrashPoints;
 
   constructor(private readonly options: LocalDriverOptions) {
     this.as = new AsUser(options.user);
+    this.crash = options.crashPoints ?? NO_CRASH_POINTS;
     this.engines = { postgres: new PostgresLocal(), redis: new RedisLocal() };
     this.watcher = setInterval(() => void this.watchProcesses(), WATCH_INTERVAL_MS);
     this.watcher.unref();
@@ -105,8 +110,8 @@ export class LocalDriver implements RuntimeDriver {
     const actions: ApplyOutcome['actions'] = [];
     const paths = instancePaths(this.options.root, spec.uid);
     let state = await readState(paths);
-    if (!state) {
-      state = await this.provision(spec, paths);
+    if (!state?.provisioned) {
+      state = await this.provision(spec, paths, state);
       actions.push({
         reason: 'Created',
         message: `${spec.engine} ${spec.version} instance created on port ${state.port}`,
@@ -115,17 +120,24 @@ export class LocalDriver implements RuntimeDriver {
     const ctx = this.context(paths, state);
     const engine = this.engine(state.engine);
     const rendered = engine.renderConfig(ctx, spec);
-    for (const file of rendered.files) await this.as.ownedFile(file.path, file.content);
+    for (const file of rendered.files) {
+      if (await this.as.ownedFile(file.path, file.content)) this.crash.reach('local.apply.config-written');
+    }
     const wanted = rendered.fingerprints;
     const running = isAlive(await engine.pid(ctx));
 
     if (spec.stopped) {
+      // The intent first: a crash between the two leaves a stop to finish, not a "crash" to report.
+      if (state.expectRunning) {
+        state.expectRunning = false;
+        await writeState(paths, state);
+        this.crash.reach('local.stop.intent-saved');
+      }
       if (running) {
         await engine.stop(ctx);
+        this.crash.reach('local.stop.stopped');
         actions.push({ reason: 'Stopped', message: 'server stopped on request' });
       }
-      state.expectRunning = false;
-      await writeState(paths, state);
       return { actions };
     }
 
@@ -133,7 +145,9 @@ export class LocalDriver implements RuntimeDriver {
       const crashed = state.expectRunning;
       state.expectRunning = true;
       await writeState(paths, state);
+      this.crash.reach('local.start.intent-saved');
       await engine.start(ctx, spec);
+      this.crash.reach('local.start.started');
       actions.push(
         crashed
           ? { reason: 'Restarted', message: 'server restarted after it stopped unexpectedly' }
@@ -141,21 +155,33 @@ export class LocalDriver implements RuntimeDriver {
       );
     } else if (state.applied.restart !== wanted.restart) {
       await engine.stop(ctx);
+      this.crash.reach('local.restart.stopped');
       await engine.start(ctx, spec);
+      this.crash.reach('local.restart.started');
       actions.push({ reason: 'Restarted', message: 'server restarted to apply a configuration change' });
     } else if (state.applied.reload !== wanted.reload || state.applied.acl !== wanted.acl) {
       await engine.reload(ctx, spec);
+      this.crash.reach('local.reload.reloaded');
       actions.push({ reason: 'Reloaded', message: 'configuration reloaded without a restart' });
     }
     // A (re)started server is watched afresh: its next death is news even if no watcher tick saw it alive.
     this.reportedDead.delete(spec.uid);
-    state.applied = { ...state.applied, ...wanted };
-    await writeState(paths, state);
+    if (
+      state.applied.restart !== wanted.restart ||
+      state.applied.reload !== wanted.reload ||
+      state.applied.acl !== wanted.acl
+    ) {
+      state.applied = { ...state.applied, ...wanted };
+      await writeState(paths, state);
+      this.crash.reach('local.apply.applied-saved');
+    }
 
     if (state.applied.credentials !== spec.credentials.version) {
       await engine.applyCredentials(ctx, spec);
+      this.crash.reach('local.credentials.applied');
       state.applied.credentials = spec.credentials.version;
       await writeState(paths, state);
+      this.crash.reach('local.credentials.saved');
       actions.push({
         reason: 'CredentialsApplied',
         message: `credentials version ${spec.credentials.version} applied`,
@@ -208,14 +234,17 @@ export class LocalDriver implements RuntimeDriver {
       const engine = this.engine(state.engine);
       state.expectRunning = false;
       await writeState(paths, state);
+      this.crash.reach('local.delete.intent-saved');
       try {
         await engine.stop(ctx);
       } catch {
         const pid = await engine.pid(ctx);
         if (isAlive(pid)) process.kill(pid!, 'SIGKILL');
       }
+      this.crash.reach('local.delete.stopped');
     }
     await rm(paths.root, { recursive: true, force: true });
+    this.crash.reach('local.delete.removed');
     this.reportedDead.delete(uid);
   }
 
@@ -257,7 +286,15 @@ export class LocalDriver implements RuntimeDriver {
     this.exitListeners.clear();
   }
 
-  private async provision(spec: InstanceSpec, paths: InstancePaths): Promise<InstanceState> {
+  /**
+   * Takes a port (once: a state already written keeps its port) and makes the data directory;
+   * a provision that a crash interrupted is done again from the start. `provisioned` is saved last.
+   */
+  private async provision(
+    spec: InstanceSpec,
+    paths: InstancePaths,
+    earlier: InstanceState | undefined,
+  ): Promise<InstanceState> {
     this.engine(spec.engine); // refuses an engine this driver cannot run before taking a port
     const location = this.options.catalog.location(spec.engine, spec.version);
     if (!location)
@@ -266,7 +303,17 @@ export class LocalDriver implements RuntimeDriver {
         `${spec.engine} ${spec.version} is not installed on this host.`,
         true,
       );
-    // Port allocation and the first state write happen under one lock, so two instances never share a port.
+    const state = earlier ?? (await this.allocate(spec, paths));
+    for (const dir of [paths.run, paths.log]) await this.as.ownedDir(dir);
+    await this.engine(spec.engine).provision(this.context(paths, state));
+    state.provisioned = true;
+    await writeState(paths, state);
+    this.crash.reach('local.provision.saved');
+    return state;
+  }
+
+  /** A port and the first state, under one lock, so two instances never share a port. */
+  private async allocate(spec: InstanceSpec, paths: InstancePaths): Promise<InstanceState> {
     const allocated = this.allocation.then(async () => {
       await this.as.ownedDir(this.options.root, 0o711).catch((err) => {
         throw new DriverError(
@@ -289,17 +336,15 @@ export class LocalDriver implements RuntimeDriver {
         port,
         adminPassword: '',
         expectRunning: false,
+        provisioned: false,
         applied: {},
       };
       await writeState(paths, state);
+      this.crash.reach('local.provision.allocated');
       return state;
     });
     this.allocation = allocated.catch(() => undefined);
-    const state = await allocated;
-    for (const dir of [paths.run, paths.log]) await this.as.ownedDir(dir);
-    await this.engine(spec.engine).provision(this.context(paths, state));
-    await writeState(paths, state);
-    return state;
+    return allocated;
   }
 
   private async takenPorts(): Promise<Set<number>> {
@@ -319,6 +364,8 @@ export class LocalDriver implements RuntimeDriver {
       location: this.options.catalog.location(state.engine, state.version) ?? '',
       listenHost: this.options.listenHost,
       templatesRoot: this.options.templatesRoot,
+      crash: this.crash,
+      saveState: () => writeState(paths, state),
     };
   }
 

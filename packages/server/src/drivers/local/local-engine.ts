@@ -1,4 +1,5 @@
 import type { BackupStream, DataFacts, InstanceSpec } from '../driver.js';
+import type { CrashPoints } from '../../faults/crash-points.js';
 import type { AsUser, InstancePaths, InstanceState } from './instance-files.js';
 
 /** What an engine's local implementation works with. */
@@ -12,6 +13,10 @@ export interface EngineContext {
   listenHost: string;
   /** Where per-version templates are kept. */
   templatesRoot: string;
+  /** Marks each step that changes something outside the store (test-only fault injection). */
+  crash: CrashPoints;
+  /** Records the instance's state durably (atomic); a step that must survive a crash calls it. */
+  saveState: () => Promise<void>;
 }
 
 /**
@@ -34,7 +39,10 @@ export interface RenderedConfig {
  * ports, state, process watching, logs, usage, deletion) is shared in LocalDriver.
  */
 export interface LocalEngine {
-  /** Creates the data directory for a first start. Called once per instance. */
+  /**
+   * Creates the data directory for a first start, from nothing: called until it has once
+   * completed (a crash part-way calls it again), so it removes whatever an earlier try left.
+   */
   provision(ctx: EngineContext): Promise<void>;
   /** The configuration files spec asks for and their fingerprints. Pure: writes nothing. */
   renderConfig(ctx: EngineContext, spec: InstanceSpec): RenderedConfig;

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { parametersOf } from '../../engines/engine-catalog.js';
+import type { CrashPoints } from '../../faults/crash-points.js';
 import { stderrOf } from '../../system/service-user.js';
 import { type BackupStream, type DataFacts, DriverError, type InstanceSpec } from '../driver.js';
 import { tailFile, readPidFile, type AsUser } from './instance-files.js';
@@ -24,11 +25,16 @@ export class PostgresLocal implements LocalEngine {
 
   async provision(ctx: EngineContext): Promise<void> {
     const template = await this.template(ctx);
+    // The password the copy will have is recorded before the copy exists.
+    ctx.state.adminPassword = template.password;
+    delete ctx.state.adminPasswordNext;
+    await ctx.saveState();
+    ctx.crash.reach('postgres.provision.password-saved');
     await rm(ctx.paths.data, { recursive: true, force: true });
     await ctx.as.run('cp', ['-a', template.data, ctx.paths.data], { cwd: ctx.paths.root }).catch((err) => {
       throw new DriverError('ProvisionFailed', `Copying the PostgreSQL template failed: ${stderrOf(err)}`);
     });
-    ctx.state.adminPassword = template.password;
+    ctx.crash.reach('postgres.provision.copied');
   }
 
   renderConfig(ctx: EngineContext, spec: InstanceSpec): RenderedConfig {
@@ -102,23 +108,23 @@ export class PostgresLocal implements LocalEngine {
   }
 
   async applyCredentials(ctx: EngineContext, spec: InstanceSpec): Promise<void> {
-    const client = managedClient({
-      host: ctx.paths.run,
-      port: ctx.state.port,
-      user: ADMIN,
-      password: ctx.state.adminPassword,
-      database: 'postgres',
-    });
-    await client.connect();
+    const client = await this.connectAdmin(ctx, 'postgres');
     try {
       // Statements with passwords must never reach the server log, whatever log_statement says.
       await client.query(
         "SET log_statement = 'none'; SET log_min_duration_statement = -1; SET log_min_error_statement = 'panic'",
       );
       if (ctx.state.adminPassword === (await this.template(ctx)).password) {
-        const fresh = randomBytes(24).toString('base64url');
+        // Recorded before the server is told: after a crash in between, connectAdmin finds which works.
+        const fresh = ctx.state.adminPasswordNext ?? randomBytes(24).toString('base64url');
+        ctx.state.adminPasswordNext = fresh;
+        await ctx.saveState();
+        ctx.crash.reach('postgres.credentials.admin-password-recorded');
         await client.query(`ALTER ROLE ${ADMIN} PASSWORD ${client.escapeLiteral(fresh)}`);
+        ctx.crash.reach('postgres.credentials.admin-password-set');
         ctx.state.adminPassword = fresh;
+        delete ctx.state.adminPasswordNext;
+        await ctx.saveState();
       }
       const role = client.escapeIdentifier(spec.credentials.username);
       const password = client.escapeLiteral(spec.credentials.password);
@@ -126,12 +132,48 @@ export class PostgresLocal implements LocalEngine {
         spec.credentials.username,
       ]);
       await client.query(`${exists.rowCount ? 'ALTER' : 'CREATE'} ROLE ${role} LOGIN PASSWORD ${password}`);
+      ctx.crash.reach('postgres.credentials.role-set');
       const db = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [spec.name]);
       if (!db.rowCount)
         await client.query(`CREATE DATABASE ${client.escapeIdentifier(spec.name)} OWNER ${role}`);
       else await client.query(`ALTER DATABASE ${client.escapeIdentifier(spec.name)} OWNER TO ${role}`);
     } finally {
       await client.end();
+    }
+  }
+
+  /**
+   * A connected admin client. When the recorded password is refused and a new one was recorded
+   * (a crash between recording it and saving that the server took it), the new one is tried and,
+   * when it works, kept.
+   */
+  private async connectAdmin(ctx: EngineContext, database: string): Promise<pg.Client> {
+    const connect = async (password: string) => {
+      const client = managedClient({
+        host: ctx.paths.run,
+        port: ctx.state.port,
+        user: ADMIN,
+        password,
+        database,
+      });
+      try {
+        await client.connect();
+        return client;
+      } catch (err) {
+        await client.end().catch(() => undefined);
+        throw err;
+      }
+    };
+    try {
+      return await connect(ctx.state.adminPassword);
+    } catch (err) {
+      const next = ctx.state.adminPasswordNext;
+      if ((err as { code?: string }).code !== '28P01' || !next) throw err;
+      const client = await connect(next);
+      ctx.state.adminPassword = next;
+      delete ctx.state.adminPasswordNext;
+      await ctx.saveState();
+      return client;
     }
   }
 
@@ -157,8 +199,7 @@ export class PostgresLocal implements LocalEngine {
 
   async backup(ctx: EngineContext, spec: InstanceSpec, output?: number): Promise<BackupStream> {
     // One snapshot for the dump and the facts: the facts describe exactly what the dump holds.
-    const client = this.adminClient(ctx, spec.name);
-    await client.connect();
+    const client = await this.connectAdmin(ctx, spec.name);
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const { rows } = await client.query<{ id: string; pid: number }>(
@@ -230,24 +271,13 @@ export class PostgresLocal implements LocalEngine {
   }
 
   async dataFacts(ctx: EngineContext, spec: InstanceSpec): Promise<DataFacts> {
-    const client = this.adminClient(ctx, spec.name);
-    await client.connect();
+    const client = await this.connectAdmin(ctx, spec.name);
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       return await tableFacts(client);
     } finally {
       await client.end().catch(() => undefined);
     }
-  }
-
-  private adminClient(ctx: EngineContext, database: string): pg.Client {
-    return managedClient({
-      host: ctx.paths.run,
-      port: ctx.state.port,
-      user: ADMIN,
-      password: ctx.state.adminPassword,
-      database,
-    });
   }
 
   private async toolVersion(ctx: EngineContext, tool: string): Promise<string> {
@@ -265,7 +295,7 @@ export class PostgresLocal implements LocalEngine {
     const version = ctx.state.version;
     let pending = this.templates.get(version);
     if (!pending) {
-      pending = createTemplate(ctx.templatesRoot, version, ctx.location, ctx.as);
+      pending = createTemplate(ctx.templatesRoot, version, ctx.location, ctx.as, ctx.crash);
       pending.catch(() => this.templates.delete(version));
       this.templates.set(version, pending);
     }
@@ -278,10 +308,17 @@ async function createTemplate(
   version: string,
   binDir: string,
   as: AsUser,
+  crash: CrashPoints,
 ): Promise<{ data: string; password: string }> {
   const dir = join(root, `postgres-${version}`);
   const data = join(dir, 'data');
   const passwordFile = join(dir, 'admin-password');
+  const pwfile = join(dir, 'initdb-pwfile');
+  // What a build that a crash interrupted left (one Kumo per data directory: none is in flight).
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    if (entry.startsWith('data.building-')) await rm(join(dir, entry), { recursive: true, force: true });
+  }
+  await rm(pwfile, { force: true });
   if (existsSync(join(data, 'PG_VERSION')) && existsSync(passwordFile)) {
     return { data, password: (await readFile(passwordFile, 'utf8')).trim() };
   }
@@ -289,8 +326,6 @@ async function createTemplate(
   await as.ownedDir(dir, 0o711);
   const password = randomBytes(24).toString('base64url');
   const building = join(dir, `data.building-${process.pid}`);
-  await rm(building, { recursive: true, force: true });
-  const pwfile = join(dir, 'initdb-pwfile');
   await as.ownedFile(pwfile, password + '\n');
   try {
     await as.run(
@@ -317,13 +352,16 @@ async function createTemplate(
   } finally {
     await rm(pwfile, { force: true });
   }
+  crash.reach('postgres.template.initialised');
   await appendFile(
     join(building, 'postgresql.conf'),
     "\n# Kumo's settings for this instance\ninclude_if_exists = 'kumo.conf'\n",
   );
   await writeFile(passwordFile, password + '\n', { mode: 0o600 });
+  crash.reach('postgres.template.password-saved');
   await rm(data, { recursive: true, force: true });
   await rename(building, data);
+  crash.reach('postgres.template.ready');
   return { data, password };
 }
 

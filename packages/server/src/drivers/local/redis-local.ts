@@ -101,6 +101,7 @@ export class RedisLocal implements LocalEngine {
         async () => (await this.admin(ctx, (r) => r.ping())) === 'PONG',
         'redis-server to answer',
       );
+      ctx.crash.reach('redis.start.server-started');
     }
     if (!isAlive(await readPidFile(join(ctx.paths.run, 'acl-proxy.pid')))) await this.startProxy(ctx);
   }
@@ -169,15 +170,18 @@ export class RedisLocal implements LocalEngine {
   async restore(ctx: EngineContext, _spec: InstanceSpec, body: AsyncIterable<Uint8Array>): Promise<void> {
     // Redis loads its data at start: stop it, put the snapshot in place, start it again.
     await this.stop(ctx);
+    ctx.crash.reach('redis.restore.stopped');
     const target = join(ctx.paths.data, 'dump.rdb');
     try {
       await rm(join(ctx.paths.data, 'appendonlydir'), { recursive: true, force: true });
       await pipeline(Readable.from(body), createWriteStream(`${target}.restoring`, { mode: 0o600 }));
       await ctx.as.own(`${target}.restoring`);
+      ctx.crash.reach('redis.restore.snapshot-written');
       await rename(`${target}.restoring`, target);
     } catch (err) {
       throw new DriverError('RestoreFailed', `Writing the snapshot failed: ${(err as Error).message}`);
     }
+    ctx.crash.reach('redis.restore.snapshot-placed');
     await this.start(ctx);
   }
 
