@@ -12,6 +12,7 @@ import { orgCascade, projectCascade } from './controllers/cascade-reconciler.js'
 import { Controller } from './controllers/runtime/controller.js';
 import { StatusWriter } from './controllers/runtime/status-writer.js';
 import { SetupError } from './errors.js';
+import { crashPoints } from './faults/crash-points.js';
 import { Agent } from './agent/agent.js';
 import { StoreAgentClient } from './agent/agent-client.js';
 import { LocalDriver } from './drivers/local/local-driver.js';
@@ -39,10 +40,12 @@ import { migrate } from './store/migrate.js';
 import { Notifier } from './store/notifier.js';
 import { findPostgresBinaries } from './store/postgres-binaries.js';
 import { ResourceStore } from './store/resource-store.js';
+import { StoreSupervisor } from './store/store-supervisor.js';
 import { ensureServiceUser } from './system/service-user.js';
 import { KUMO_VERSION } from './version.js';
 
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
+const STORE_CONNECT_TIMEOUT_MS = 5000;
 
 /**
  * A running single-node Kumo: store, API, bus, outbox relay and controllers in one process.
@@ -77,8 +80,15 @@ export class Kumo {
       const pool = new pg.Pool({
         ...(typeof connection === 'string' ? { connectionString: connection } : connection),
         max: 20,
+        // While the store is away a request fails fast (503) instead of waiting for a connection.
+        connectionTimeoutMillis: STORE_CONNECT_TIMEOUT_MS,
       });
       pool.on('error', (err) => logger.warn({ err: err.message }, 'idle store connection failed'));
+      // A connection lost while checked out (e.g. mid-transaction) fails its queries, which report it;
+      // without a listener its 'error' event would end the process.
+      pool.on('connect', (client) =>
+        client.on('error', (err) => logger.debug({ err: err.message }, 'store connection lost')),
+      );
       cleanup.push(() => pool.end());
       await migrate(pool);
 
@@ -157,12 +167,14 @@ export class Kumo {
         pool,
         await SecretBox.load(config.masterKey, config.masterKeyFile),
       );
+      const faults = crashPoints(config.faults);
       const driver = new LocalDriver({
         ...config.databases,
         catalog,
         user: ensureServiceUser(config.serviceUser),
         searchPath: config.binaries.searchPath,
         logger,
+        crashPoints: faults,
       });
       const objectStore = openObjectStore(config.backups.store);
       const agent = new Agent(
@@ -175,6 +187,7 @@ export class Kumo {
           bus,
           metrics,
           logger,
+          crashPoints: faults,
         },
         config.controllers,
       );
@@ -279,6 +292,10 @@ export class Kumo {
   }
 }
 
+/**
+ * The store's connection. An embedded store is started and supervised (restarted whenever its
+ * server dies) until cleanup stops both; an external one is only connected to.
+ */
 async function startStore(
   config: KumoConfig,
   logger: Logger,
@@ -295,7 +312,12 @@ async function startStore(
     user: ensureServiceUser(config.serviceUser),
   });
   const connection = await embedded.start();
-  cleanup.push(() => embedded.stop());
+  const supervisor = new StoreSupervisor(embedded, logger);
+  supervisor.start();
+  cleanup.push(async () => {
+    await supervisor.stop();
+    await embedded.stop();
+  });
   logger.info({ binDir: binaries.binDir, version: binaries.majorVersion }, 'embedded store started');
   return connection;
 }

@@ -14,6 +14,10 @@ import {
   UnauthenticatedError,
   ValidationError,
 } from '../errors.js';
+import { isStoreUnavailable } from '../store/store-errors.js';
+
+/** Seconds an `unavailable` answer asks the client to wait before retrying (its Retry-After). */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
 
 /** An HTTP-only error the edge itself raises (e.g. wrong Content-Type). */
 export class HttpProblem extends Error {
@@ -44,8 +48,9 @@ const BY_CLASS: Array<[new (...args: never[]) => KumoError, number, string, stri
 ];
 
 /**
- * The one mapping from errors to application/problem+json. Unknown errors become a 500 whose
- * detail says nothing about internals (the log has them, under the same request id).
+ * The one mapping from errors to application/problem+json. A store that cannot be reached (see
+ * isStoreUnavailable) is a retryable 503 `unavailable`, never a 500. Unknown errors become a 500
+ * whose detail says nothing about internals (the log has them, under the same request id).
  */
 export function toProblem(err: unknown, requestId: string | undefined): Problem {
   const base = requestId ? { requestId } : {};
@@ -71,6 +76,16 @@ export function toProblem(err: unknown, requestId: string | undefined): Problem 
       ...base,
     };
   }
+  if (isStoreUnavailable(err)) {
+    return {
+      type: PROBLEM_TYPES.unavailable,
+      title: 'Store unavailable',
+      status: 503,
+      detail:
+        'Kumo cannot reach its store (PostgreSQL) right now. This is temporary and the request is retryable: retry after the Retry-After delay (a create with the same Idempotency-Key is safe to repeat).',
+      ...base,
+    };
+  }
   return {
     type: PROBLEM_TYPES.internal,
     title: 'Internal error',
@@ -80,9 +95,14 @@ export function toProblem(err: unknown, requestId: string | undefined): Problem 
   };
 }
 
+/** The problem as a response. An `unavailable` problem always carries Retry-After (headers may override it). */
 export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
+  const retryAfter: Record<string, string> =
+    problem.type === PROBLEM_TYPES.unavailable
+      ? { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) }
+      : {};
   return new Response(JSON.stringify(problem), {
     status: problem.status,
-    headers: { 'content-type': 'application/problem+json', ...headers },
+    headers: { 'content-type': 'application/problem+json', ...retryAfter, ...headers },
   });
 }

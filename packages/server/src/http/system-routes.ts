@@ -1,12 +1,20 @@
 import { z } from 'zod';
 import type pg from 'pg';
 import type { Metrics } from '../metrics.js';
+import type { Notifier } from '../store/notifier.js';
 import { problemResponse } from './problem.js';
 import { PROBLEM_TYPES } from '@kumo/api';
 import type { KumoRouter } from './router.js';
 
-/** /livez, /readyz, /metrics and the OpenAPI document. */
-export function registerSystemRoutes(router: KumoRouter, deps: { pool: pg.Pool; metrics: Metrics }): void {
+/**
+ * /livez (200 while the process runs, whatever the store does), /readyz (200 only while the store
+ * answers within 2 s and Kumo listens for its changes; else 503 `unavailable` with Retry-After) and
+ * /metrics.
+ */
+export function registerSystemRoutes(
+  router: KumoRouter,
+  deps: { pool: pg.Pool; notifier: Pick<Notifier, 'listening'>; metrics: Metrics },
+): void {
   const health = z.object({ status: z.string() });
   router.add({
     method: 'get',
@@ -28,20 +36,30 @@ export function registerSystemRoutes(router: KumoRouter, deps: { pool: pg.Pool; 
       503: { description: 'Not ready' },
     },
     handler: async (c) => {
+      const notReady = (detail: string) =>
+        problemResponse({
+          type: PROBLEM_TYPES.unavailable,
+          title: 'Not ready',
+          status: 503,
+          detail,
+          requestId: c.get('requestId'),
+        });
       try {
         await Promise.race([
           deps.pool.query('SELECT 1'),
           new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
         ]);
-        return c.json({ status: 'ok' });
       } catch {
-        return problemResponse({
-          type: PROBLEM_TYPES.unavailable,
-          title: 'Not ready',
-          status: 503,
-          detail: 'The store (PostgreSQL) does not answer. Kumo keeps retrying; check the store.',
-        });
+        return notReady(
+          'The store (PostgreSQL) does not answer. This is temporary: Kumo keeps retrying (and restarts its embedded store); retry after the Retry-After delay, and check the store if it persists.',
+        );
       }
+      if (!deps.notifier.listening) {
+        return notReady(
+          'The store answers but Kumo is not yet listening for its changes again (watches would lag). This is temporary: retry after the Retry-After delay.',
+        );
+      }
+      return c.json({ status: 'ok' });
     },
   });
   router.add({

@@ -1,6 +1,17 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, readFile, writeFile, appendFile, access } from 'node:fs/promises';
+import {
+  access,
+  appendFile,
+  chmod,
+  chown,
+  mkdir,
+  readFile,
+  readlink,
+  realpath,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,11 +43,14 @@ export interface PostgresConnection {
 }
 
 const SUPERUSER = 'kumo';
+/** PostgreSQL's default port: it names the socket file (.s.PGSQL.5432); nothing listens on TCP. */
+const PORT = 5432;
 
 /**
  * A private PostgreSQL server: initdb on first start, then pg_ctl start. It listens only on a Unix
  * socket in a directory no one else can enter, with password authentication. start() adopts a server
- * that is already running on the directory (e.g. after Kumo was killed) and is idempotent.
+ * that is already running on the directory (e.g. after Kumo was killed) and is idempotent; restart()
+ * brings back a server that died (StoreSupervisor calls it).
  */
 export class EmbeddedPostgres {
   private readonly pgdata: string;
@@ -61,21 +75,7 @@ export class EmbeddedPostgres {
     await this.prepareOwnedDir(this.logDir);
     if (!existsSync(join(this.pgdata, 'PG_VERSION'))) await this.initdb();
     const password = (await readFile(this.passwordFile, 'utf8')).trim();
-    if (!(await this.isRunning())) {
-      if (this.runDir.length + 20 > 107) {
-        throw new SetupError(
-          `The data directory path is too long for a Unix socket (${this.runDir}); choose a shorter --data-dir.`,
-        );
-      }
-      try {
-        await this.pgCtl(['start', '-w', '-t', '120', '-l', this.logFile]);
-      } catch (err) {
-        throw new SetupError(
-          `The embedded PostgreSQL did not start: ${stderrOf(err)}\n${await this.logTail()}`,
-          { cause: err },
-        );
-      }
-    }
+    await this.launch();
     const connection: PostgresConnection = {
       host: this.runDir,
       user: SUPERUSER,
@@ -87,17 +87,86 @@ export class EmbeddedPostgres {
     return { ...connection, database };
   }
 
+  /**
+   * Starts the server again after it stopped on its own (crashed, killed): blocks until it accepts
+   * connections; does nothing if it runs. Unlike start(), never creates a store: a data directory
+   * that is gone is a SetupError, not a reason to begin anew. Throws SetupError with the log's tail
+   * while the old server's processes still hold the data directory (retry later).
+   */
+  async restart(): Promise<void> {
+    if (!existsSync(join(this.pgdata, 'PG_VERSION'))) {
+      throw new SetupError(
+        `The embedded store's data directory ${this.pgdata} is gone; Kumo will not create an empty store in its place. Restore it, or start Kumo on a new --data-dir.`,
+      );
+    }
+    await this.prepareOwnedDir(this.runDir);
+    await this.launch();
+  }
+
   /** Fast shutdown (active transactions roll back, nothing committed is lost). Idempotent. */
   async stop(): Promise<void> {
     if (!(await this.isRunning())) return;
     await this.pgCtl(['stop', '-m', 'fast', '-w', '-t', '60']);
   }
 
+  /** Whether this server's postmaster runs (a live process of this data directory). Never throws. */
   async isRunning(): Promise<boolean> {
-    if (!existsSync(join(this.pgdata, 'PG_VERSION'))) return false;
+    return (await this.postmasterPid()) !== undefined;
+  }
+
+  /** The pid of this server's postmaster while it runs; undefined when it does not. Never throws. */
+  async postmasterPid(): Promise<number | undefined> {
+    const pid = await lockFilePid(join(this.pgdata, 'postmaster.pid'));
+    return pid !== undefined && (await this.isServerProcess(pid)) ? pid : undefined;
+  }
+
+  /** pg_ctl start unless the server runs, after clearing lock files its killed predecessor left. */
+  private async launch(): Promise<void> {
+    if (await this.isRunning()) return;
+    if (this.runDir.length + 20 > 107) {
+      throw new SetupError(
+        `The data directory path is too long for a Unix socket (${this.runDir}); choose a shorter --data-dir.`,
+      );
+    }
+    await this.removeStaleLocks();
     try {
-      await this.pgCtl(['status']);
-      return true;
+      await this.pgCtl(['start', '-w', '-t', '120', '-l', this.logFile]);
+    } catch (err) {
+      throw new SetupError(
+        `The embedded PostgreSQL did not start: ${stderrOf(err)}\n${await this.logTail()}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * A server killed with SIGKILL leaves postmaster.pid and the socket's lock file behind. PostgreSQL
+   * ignores them when their pid is gone, but refuses to start while the pid names any live process —
+   * a zombie nobody reaped, or an unrelated process that was given the number since. A lock that
+   * names no live process of this data directory is stale and removed. Safe while the old server's
+   * other processes linger: PostgreSQL still refuses to start while they hold its shared memory.
+   */
+  private async removeStaleLocks(): Promise<void> {
+    for (const file of [join(this.pgdata, 'postmaster.pid'), join(this.runDir, `.s.PGSQL.${PORT}.lock`)]) {
+      const pid = await lockFilePid(file);
+      if (pid !== undefined && !(await this.isServerProcess(pid))) await rm(file, { force: true });
+    }
+  }
+
+  /**
+   * Whether pid is a live process of this server. On Linux, one whose working directory is pgdata
+   * (every PostgreSQL process changes into its data directory); a zombie or a reused pid is not.
+   * Elsewhere, any live process.
+   */
+  private async isServerProcess(pid: number): Promise<boolean> {
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+    }
+    if (!existsSync('/proc/self/cwd')) return true;
+    try {
+      return (await readlink(`/proc/${pid}/cwd`)) === (await realpath(this.pgdata));
     } catch {
       return false;
     }
@@ -186,6 +255,13 @@ export class EmbeddedPostgres {
       return '';
     }
   }
+}
+
+/** The pid on the first line of a PostgreSQL lock file; undefined without one. */
+async function lockFilePid(file: string): Promise<number | undefined> {
+  const first = (await readFile(file, 'utf8').catch(() => '')).split('\n')[0] ?? '';
+  const pid = Number(first.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 async function ensureDatabase(connection: PostgresConnection, database: string): Promise<void> {

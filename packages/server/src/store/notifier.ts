@@ -3,6 +3,10 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import type { PostgresConnection } from './embedded-postgres.js';
 
+const CONNECT_TIMEOUT_MS = 5000;
+/** Reconnects back off from 100 ms, doubling, to this: a store that came back is heard again soon. */
+const MAX_RECONNECT_DELAY_MS = 5000;
+
 /**
  * One LISTEN connection shared by everything in the process that waits for the store
  * (watches, the outbox relay). Emits the channel name with the payload. When the connection drops
@@ -24,8 +28,14 @@ export class Notifier extends EventEmitter {
     this.channels = channels;
   }
 
+  /** Connects and listens. Throws if the store cannot be reached now (no retry: start is at boot). */
   async start(): Promise<void> {
     await this.connect();
+  }
+
+  /** Whether the LISTEN connection is up; false while it reconnects (notifications are then missed). */
+  get listening(): boolean {
+    return this.client !== undefined;
   }
 
   async close(): Promise<void> {
@@ -38,9 +48,13 @@ export class Notifier extends EventEmitter {
    * attempt is retried by reconnect's own backoff, so there is never more than one attempt at a time.
    */
   private async connect(): Promise<void> {
-    const client = new pg.Client(
-      typeof this.connection === 'string' ? { connectionString: this.connection } : this.connection,
-    );
+    const client = new pg.Client({
+      ...(typeof this.connection === 'string' ? { connectionString: this.connection } : this.connection),
+      // A store that accepts connections but does not answer must not stall the retries, and a
+      // silently vanished external store must be noticed on an idle connection.
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+    });
     client.on('notification', (n) => this.emit(n.channel, n.payload));
     client.on('error', (err) => {
       this.logger.warn({ err: err.message }, 'store notification connection lost; reconnecting');
@@ -64,7 +78,7 @@ export class Notifier extends EventEmitter {
   }
 
   private async reconnect(attempt = 0): Promise<void> {
-    const delayMs = Math.min(10_000, 100 * 2 ** attempt);
+    const delayMs = Math.min(MAX_RECONNECT_DELAY_MS, 100 * 2 ** attempt);
     await new Promise((r) => setTimeout(r, delayMs));
     if (this.closed) return;
     try {
