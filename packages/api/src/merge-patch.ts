@@ -1,6 +1,7 @@
 /**
  * JSON Merge Patch (RFC 7386): objects merge recursively, null removes a member, anything else
- * (arrays included) replaces. Pure; never mutates its arguments.
+ * (arrays included) replaces. Pure; never mutates its arguments. Recurses once per level of the
+ * patch's nesting, so callers bound it: the API refuses request bodies nested over 64 levels.
  */
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (!isPlainObject(patch)) return patch;

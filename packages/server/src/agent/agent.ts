@@ -84,6 +84,16 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    if (this.backups) {
+      const swept = await this.backups.sweepScratch().catch((err: unknown) => {
+        this.deps.logger.warn(
+          { err: String(err) },
+          'could not remove scratch instances of interrupted verifications',
+        );
+        return 0;
+      });
+      if (swept) this.deps.logger.info({ swept }, 'removed scratch instances of interrupted verifications');
+    }
     this.unwatch = this.deps.driver.onProcessExit((uid) => {
       const key = this.reconciler.keyOf(uid);
       if (key) this.controller.enqueue(key);

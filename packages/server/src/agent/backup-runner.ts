@@ -12,6 +12,9 @@ import { instanceSpecOf } from './instance-spec.js';
 
 type BackupStatus = z.infer<typeof backupKind.status>;
 
+/** Instances that verifications restore into are named by it and their backup's uid. */
+const SCRATCH_PREFIX = 'scratch-';
+
 /** A backup failure with a reason for conditions and events. */
 export class BackupError extends Error {
   constructor(
@@ -416,10 +419,20 @@ export class BackupRunner {
     return this.store.get(key);
   }
 
+  /**
+   * Removes the scratch instances of verifications that a stop or a crash interrupted (one whose
+   * backup was deleted meanwhile would never be run again). Call before any verification runs.
+   */
+  async sweepScratch(): Promise<number> {
+    const scratch = (await this.driver.instances()).filter((uid) => uid.startsWith(SCRATCH_PREFIX));
+    for (const uid of scratch) await this.driver.delete(uid);
+    return scratch.length;
+  }
+
   private scratchSpec(backupUid: string, status: BackupStatus): InstanceSpec {
     const engine = status.engine ?? 'postgres';
     return {
-      uid: `scratch-${backupUid}`,
+      uid: `${SCRATCH_PREFIX}${backupUid}`,
       name: 'verify',
       engine,
       version: status.version ?? '',

@@ -37,3 +37,35 @@ it('removes what backups interrupted by a stop left in the filesystem store when
     await t.stop();
   }
 });
+
+it('removes the scratch instance of a verification a crash interrupted when it starts, and no database', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kumo-sweep-'));
+  try {
+    // As a Kumo killed mid-verification leaves it, after the backup was deleted meanwhile: its
+    // scratch instance (never started here) next to a database's instance.
+    const databases = join(dir, 'databases');
+    for (const uid of ['scratch-5f0c', 'a1b2c3']) {
+      await mkdir(join(databases, uid), { recursive: true });
+      await writeFile(
+        join(databases, uid, 'instance.json'),
+        JSON.stringify({
+          uid,
+          engine: 'postgres',
+          version: '15',
+          port: 1,
+          adminPassword: '',
+          expectRunning: false,
+          applied: {},
+        }),
+      );
+    }
+    const t = await startTestKumo(inject('pg'), { dataDir: dir });
+    try {
+      expect(await readdir(databases)).toEqual(['a1b2c3']);
+    } finally {
+      await t.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -30,10 +30,12 @@ export function runDriverContract(options: DriverContractOptions): void {
         const seen = await driver.observe(spec);
         expect(seen).toMatchObject({ exists: false, running: false, ready: false });
         expect((await driver.observe(spec)).exists).toBe(false);
+        expect(await driver.instances()).not.toContain(spec.uid);
       });
 
       it('creates on apply, and then observes it ready and converged, with an endpoint', async () => {
         const outcome = await driver.apply(spec);
+        expect(await driver.instances()).toContain(spec.uid);
         expect(outcome.actions.map((a) => a.reason)).toEqual(expect.arrayContaining(['Created', 'Started']));
         const seen = await driver.observe(spec);
         expect(seen).toMatchObject({
@@ -93,6 +95,7 @@ export function runDriverContract(options: DriverContractOptions): void {
       it('deletes every trace, idempotently', async () => {
         await driver.delete(spec.uid);
         expect((await driver.observe(spec)).exists).toBe(false);
+        expect(await driver.instances()).not.toContain(spec.uid);
         await driver.delete(spec.uid);
       });
     });

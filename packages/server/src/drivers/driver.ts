@@ -122,6 +122,8 @@ export interface RuntimeDriver extends Partial<BackupDriver> {
   apply(spec: InstanceSpec): Promise<ApplyOutcome>;
   /** Stops the instance and removes every trace of it. Idempotent. */
   delete(uid: string): Promise<void>;
+  /** The uids of the instances this driver has (whatever state they are in). */
+  instances(): Promise<string[]>;
   /** The last `tail` lines of the server's log. */
   logs(uid: string, tail: number): Promise<string[]>;
   /** Calls onLine for every new log line until signal aborts. */

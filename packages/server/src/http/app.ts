@@ -18,7 +18,7 @@ import type { BackupRunner } from '../agent/backup-runner.js';
 import { RateLimiter } from './rate-limiter.js';
 import { type DatabaseRouteDeps, registerDatabaseRoutes } from './database-routes.js';
 import { registerResourceRoutes } from './resource-routes.js';
-import { KumoRouter } from './router.js';
+import { KumoRouter, allows } from './router.js';
 import { registerSystemRoutes } from './system-routes.js';
 import type { WatchDeps } from './watch.js';
 
@@ -74,8 +74,12 @@ export function createApp(deps: AppDeps): KumoRouter {
   // The web console: static files at / (everything outside the API).
   app.use('*', serveConsole(deps.consoleDist));
 
+  // Who is calling. Routes that are all public (the health probes, the OpenAPI document) ignore the
+  // Authorization header: no store lookup, and a probe sending a stale token still sees Kumo alive.
   app.use('*', async (c, next) => {
-    const header = c.req.header('authorization');
+    const routes = router.routesAt(c.req.path);
+    const onlyPublic = routes.length > 0 && routes.every((route) => 'public' in route.access);
+    const header = onlyPublic ? undefined : c.req.header('authorization');
     const token = header?.match(/^Bearer\s+(\S+)$/i)?.[1];
     c.set('principal', token ? await deps.tokens.authenticate(token) : undefined);
     c.set('reauthenticate', async () => (token ? await deps.tokens.authenticate(token) : undefined));
@@ -122,23 +126,6 @@ export function createApp(deps: AppDeps): KumoRouter {
     }),
   );
 
-  app.use('/v1/*', async (c, next) => {
-    const hasBody =
-      Number(c.req.header('content-length') ?? 0) > 0 || c.req.header('transfer-encoding') !== undefined;
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && hasBody) {
-      const type = c.req.header('content-type') ?? '';
-      if (!/^application\/(merge-patch\+)?json\b/i.test(type)) {
-        throw new HttpProblem(
-          415,
-          PROBLEM_TYPES.unsupportedMediaType,
-          'Unsupported media type',
-          'Send the body as JSON with "Content-Type: application/json" (or application/merge-patch+json for PATCH).',
-        );
-      }
-    }
-    await next();
-  });
-
   registerSystemRoutes(router, deps);
   for (const def of KINDS) registerResourceRoutes(router, def, deps.service, deps, deps.authorizer);
   registerDatabaseRoutes(router, deps);
@@ -158,18 +145,38 @@ export function createApp(deps: AppDeps): KumoRouter {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   router.table.push({ method: 'GET', path: '/v1/openapi.json', access: { public: true } });
 
-  app.notFound((c) =>
-    problemResponse({
+  // No route answered. A path some route serves answers 405 with Allow, whatever the method (PURGE,
+  // OPTIONS, …): 4xx, because a client's odd method is not Kumo's failure. Anything else is 404.
+  // (Methods Node's parser does not know never get here; docs/api.md says what Node answers.)
+  app.notFound((c) => {
+    const { method, path } = c.req;
+    const allowed = [...new Set(router.routesAt(path).flatMap((route) => allows(route.method)))];
+    if (allowed.length > 0) {
+      return problemResponse(
+        {
+          type: PROBLEM_TYPES.methodNotAllowed,
+          title: 'Method not allowed',
+          status: 405,
+          detail: `${path} does not take ${method}; it takes ${allowed.join(', ')}.`,
+          requestId: c.get('requestId'),
+        },
+        { allow: allowed.join(', ') },
+      );
+    }
+    return problemResponse({
       type: PROBLEM_TYPES.notFound,
       title: 'Not found',
       status: 404,
-      detail: `No route for ${c.req.method} ${c.req.path}. The API is described at /v1/openapi.json.`,
+      detail: `No route for ${method} ${path}. The API is described at /v1/openapi.json.`,
       requestId: c.get('requestId'),
-    }),
-  );
+    });
+  });
   app.onError((err, c) => {
     const problem = toProblem(err, c.get('requestId'));
-    if (problem.status >= 500) c.get('logger')?.error({ err }, 'request failed');
+    // The store being away is an outage, logged by its supervisor once: a warning a request, no stack.
+    if (problem.type === PROBLEM_TYPES.unavailable)
+      c.get('logger')?.warn({ err: (err as Error)?.message }, 'request failed: the store is unavailable');
+    else if (problem.status >= 500) c.get('logger')?.error({ err }, 'request failed');
     return problemResponse(problem, {
       ...(problem.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
       ...(err instanceof HttpProblem ? err.headers : {}),

@@ -66,9 +66,15 @@ export function toProblem(err: unknown, requestId: string | undefined): Problem 
   if (err instanceof HTTPException) {
     // Hono raises these for malformed JSON bodies and similar request-level failures.
     const status = err.status;
+    const [type, title] =
+      status === 413
+        ? [PROBLEM_TYPES.payloadTooLarge, 'Payload too large']
+        : status === 415
+          ? [PROBLEM_TYPES.unsupportedMediaType, 'Unsupported media type']
+          : [PROBLEM_TYPES.malformed, 'Malformed request'];
     return {
-      type: status === 413 ? PROBLEM_TYPES.payloadTooLarge : PROBLEM_TYPES.malformed,
-      title: status === 413 ? 'Payload too large' : 'Malformed request',
+      type,
+      title,
       status,
       detail: err.message.includes('JSON')
         ? 'The request body is not valid JSON. Check quoting and commas.'

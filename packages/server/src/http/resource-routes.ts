@@ -38,6 +38,12 @@ const writeProblems = {
   },
 };
 
+/** A resourceVersion as a client sends it back: digits, no larger than PostgreSQL's bigint. */
+const resourceVersion = z
+  .string()
+  .regex(/^\d{1,19}$/, { message: 'must be a resourceVersion (digits, as Kumo sent it)', abort: true })
+  .refine((v) => BigInt(v) <= 9_223_372_036_854_775_807n, 'is larger than any resourceVersion');
+
 const listQuery = z.strictObject({
   labelSelector: z
     .string()
@@ -49,11 +55,14 @@ const listQuery = z.strictObject({
     .enum(['true', 'false', '1', '0'])
     .optional()
     .meta({ description: 'Stream changes as Server-Sent Events.' }),
-  resourceVersion: z
-    .string()
-    .regex(/^\d+$/, 'must be a resourceVersion (digits)')
+  resourceVersion: resourceVersion
     .optional()
     .meta({ description: 'With watch: resume after this resourceVersion.' }),
+});
+const listHeaders = z.object({
+  'last-event-id': resourceVersion.optional().meta({
+    description: 'With watch and no resourceVersion: resume after this one (EventSource sends it).',
+  }),
 });
 
 const ifMatchHeader = z.object({
@@ -99,7 +108,7 @@ export function registerResourceRoutes(
     tags,
     summary: `List or watch ${def.plural}`,
     access: rules.list,
-    request: { params: baseParams, query: listQuery },
+    request: { params: baseParams, query: listQuery, headers: listHeaders },
     responses: {
       200: {
         description: `A page of ${def.plural}, or with watch=true a text/event-stream of changes`,

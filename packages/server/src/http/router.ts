@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { validationErrorFrom } from '../resources/validation.js';
 import type { Authorizer } from '../auth/authorizer.js';
 import { type Access, requireAccess } from './access.js';
+import { checkRequestInput } from './request-input.js';
 
 export interface AppEnv {
   Variables: {
@@ -56,13 +57,50 @@ export class KumoRouter {
   });
   readonly table: RouteTableEntry[] = [];
 
+  /**
+   * Adds a route. Before its access is decided, its path, query and body are checked for what must
+   * never reach the store (request-input.ts); then its access; then its schemas; then the handler.
+   */
   add(definition: RouteDefinition): void {
     const { access, handler, ...config } = definition;
-    const route = createRoute({ ...config, middleware: [requireAccess(access, this.authorizer)] as const });
+    const body = config.request?.body;
+    const input = checkRequestInput(
+      body && {
+        mediaTypes: Object.keys(body.content).map((type) => type.toLowerCase()),
+        required: body.required === true,
+      },
+    );
+    const route = createRoute({
+      ...config,
+      middleware: [input, requireAccess(access, this.authorizer)] as const,
+    });
     // The handler's types come from the route's schemas at runtime; the generic machinery works on unknown.
     this.app.openapi(route, handler as never);
     this.table.push({ method: config.method.toUpperCase(), path: config.path, access });
   }
+
+  /** The routes, of any method, whose path template matches this request path. */
+  routesAt(path: string): RouteTableEntry[] {
+    return this.table.filter((route) => this.pattern(route.path).test(path));
+  }
+
+  private readonly patterns = new Map<string, RegExp>();
+
+  /** `/v1/orgs/{name}` as a regular expression: a parameter is one non-empty path segment, as in Hono. */
+  private pattern(template: string): RegExp {
+    let pattern = this.patterns.get(template);
+    if (!pattern) {
+      const literal = template.split(/\{[^}]+\}/).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+      pattern = new RegExp(`^${literal.join('[^/]+')}$`);
+      this.patterns.set(template, pattern);
+    }
+    return pattern;
+  }
+}
+
+/** The methods a route of this method answers: a GET route answers HEAD too. */
+export function allows(method: string): string[] {
+  return method === 'GET' ? ['GET', 'HEAD'] : [method];
 }
 
 /** The validated part of a request (after the route's schemas ran). */

@@ -380,11 +380,17 @@ function encodeContinue(project: string, name: string): string {
 function decodeContinue(token: string): { project: string; name: string } {
   try {
     const [project, name] = JSON.parse(Buffer.from(token, 'base64url').toString()) as [unknown, unknown];
-    if (typeof project === 'string' && typeof name === 'string') return { project, name };
+    if (typeof project === 'string' && typeof name === 'string' && storable(project) && storable(name))
+      return { project, name };
   } catch {
     // fall through
   }
   throw new MalformedRequestError(
     'The continue token is not valid: pass the value of "continue" from the previous page unchanged.',
   );
+}
+
+/** Text PostgreSQL can compare with stored names: no NUL, no unpaired surrogate. */
+function storable(text: string): boolean {
+  return !/\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
 }

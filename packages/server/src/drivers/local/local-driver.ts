@@ -248,6 +248,10 @@ export class LocalDriver implements RuntimeDriver {
     this.reportedDead.delete(uid);
   }
 
+  async instances(): Promise<string[]> {
+    return (await readdir(this.options.root).catch(() => [] as string[])).sort();
+  }
+
   async logs(uid: string, tail: number): Promise<string[]> {
     return tailFile(instancePaths(this.options.root, uid).logFile, tail);
   }
