@@ -230,6 +230,28 @@ describe('kumo CLI', () => {
     expect(promote.stderr).toContain('members.manage');
     expect((await kumo(['get', 'project', 'shop'], peter)).code).toBe(3);
 
+    // People join by invitation: it waits until the invited user accepts it with their own token.
+    expect((await kumo(['user', 'create', 'milton'])).code).toBe(0);
+    const notAdmin = ['invitation', 'create', 'milton', '--org', 'initech', '--role', 'viewer'];
+    expect((await kumo(notAdmin, peter)).code).toBe(6);
+    const invited = await kumo([...notAdmin, '--projects', 'tps']);
+    expect(invited.stdout).toMatch(
+      /^invited milton to org initech as viewer in tps \(invitation [0-9a-f-]{36}/,
+    );
+    const milton = {
+      env: { KUMO_TOKEN: (await kumo(['token', 'create', 'first', '--user', 'milton'])).stdout.trim() },
+    };
+    expect((await kumo(['get', 'project', 'tps'], milton)).code).toBe(3); // not yet a member
+    const mine = await kumo(['invitation', 'list'], milton);
+    const id = /^([0-9a-f-]{36})\s+initech\s+milton\s+viewer\s+tps\s+operator:admin/m.exec(mine.stdout)?.[1];
+    expect(id, mine.stdout).toBeDefined();
+    expect((await kumo(['invitation', 'accept', id!], milton)).stdout).toBe(
+      'you are viewer of org initech in tps\n',
+    );
+    expect((await kumo(['get', 'project', 'tps'], milton)).code).toBe(0);
+    expect((await kumo(['invitation', 'accept', id!], milton)).code).toBe(3);
+    expect((await kumo(['invitation', 'list', '--org', 'initech'])).stdout).toBe('No pending invitations.\n');
+
     expect((await kumo(['quota', 'set', '--org', 'initech', '--databases', '0'], peter)).code).toBe(6);
     const set = await kumo(['quota', 'set', '--org', 'initech', '--databases', '0']);
     expect(set.stdout).toMatch(/databases\s+0\s+0\s+0/);

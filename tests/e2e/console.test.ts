@@ -292,12 +292,44 @@ describe('the web console', { timeout: 150_000 }, () => {
     await owner.getByRole('button', { name: 'Save member' }).click();
     await vera.locator('td', { hasText: 'developer' }).waitFor();
     expect(await vera.locator('td').nth(2).textContent()).toBe('shop');
-    await owner.getByLabel('User').fill('nobody');
-    await owner.getByRole('button', { name: 'Save member' }).click();
+
+    // Anyone else is invited, and joins only on accepting; a name nobody has is invited alike.
+    await t.request('/v1/users', { method: 'POST', json: { name: 'ivan' } });
+    for (const name of ['ivan', 'nobody']) {
+      await owner.getByLabel('User').fill(name);
+      await owner.getByLabel('Role', { exact: true }).selectOption('viewer');
+      await owner.getByLabel('Only in projects (comma-separated, optional)').fill('');
+      await owner.getByRole('button', { name: 'Invite', exact: true }).click();
+      await owner.locator(`tr[data-invitation="${name}"]`).waitFor();
+    }
     await owner
-      .getByRole('alert')
-      .getByText(/nobody/)
-      .waitFor(); // the API's 404, shown
+      .getByRole('status')
+      .getByText('nobody is invited as viewer: they join when they accept.')
+      .waitFor();
+    expect(await owner.locator('tr[data-member="ivan"]').count()).toBe(0);
+    await owner.getByRole('button', { name: 'Cancel invitation of nobody' }).click();
+    await owner.locator('tr[data-invitation="nobody"]').waitFor({ state: 'detached' });
+
+    // ivan, not yet a member of anything, accepts on the organisation page and sees its members.
+    const handed = (await (
+      await t.request('/v1/tokens', { method: 'POST', json: { name: 'console', user: 'ivan' } })
+    ).json()) as any;
+    const ivan = await browser.newPage();
+    await ivan.goto(t.url);
+    await ivan.getByLabel('API token').fill(handed.token);
+    await ivan.getByRole('button', { name: 'Sign in' }).click();
+    await ivan.getByText('You have no projects yet.', { exact: false }).waitFor();
+    await ivan.goto(`${t.url}/#/o/acme`);
+    await ivan.getByText(/You are invited to acme as viewer by user:olga/).waitFor();
+    expect(await ivan.getByRole('table', { name: 'Members' }).count()).toBe(0);
+    await ivan.getByRole('button', { name: 'Accept acme' }).click();
+    await ivan.locator('tr[data-member="ivan"]').waitFor();
+    expect(await ivan.locator('tr[data-member="olga"] td').nth(1).textContent()).toBe('owner');
+    expect(await ivan.getByRole('button', { name: 'Accept acme' }).count()).toBe(0);
+    await ivan.close();
+    await owner.reload();
+    await owner.locator('tr[data-member="ivan"]').waitFor();
+    expect(await owner.locator('tr[data-invitation="ivan"]').count()).toBe(0);
 
     await owner.getByLabel('Token name').fill('deploy');
     await owner.getByLabel('Role (at most yours)').selectOption('developer');

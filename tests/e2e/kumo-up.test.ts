@@ -49,7 +49,9 @@ async function kumoUp(args: string[], env: Record<string, string> = {}): Promise
     exited.then((code) => Promise.reject(new Error(`kumo up exited with ${code}:\n${out}\n${err}`))),
   ]);
   const url = /API: +(\S+)/.exec(out)![1]!;
-  const token = /Admin token: +(\S+)/.exec(out)![1]!;
+  // Printed when it is created; on later starts, read from the file it names, as a user would.
+  const printed = /Admin token: +(\S+)/.exec(out)?.[1];
+  const token = printed ?? (await readFile(/Token file: +(\S+)/.exec(out)![1]!, 'utf8')).trim();
   return { child, url, token, stdout: () => out, exited };
 }
 
@@ -117,9 +119,12 @@ describe('kumo up', () => {
     expect(first.stdout()).toContain('Kumo stopped.');
     expect(postgresRunningOn(dataDir)).toBe(false);
 
+    // Later starts name the token's file; its secret is printed only when it is created.
     const second = await kumoUp(['--data-dir', dataDir, '--port', '0']);
     expect(second.token).toBe(first.token);
     expect(second.stdout()).not.toContain('(new)');
+    expect(second.stdout()).not.toContain(first.token);
+    expect(second.stdout()).toContain(`Token file:  ${tokenFile}`);
     const org = (await (await fetch(`${second.url}/v1/orgs/acme`, { headers })).json()) as any;
     expect(org.metadata.uid).toBe(uid);
     second.child.kill('SIGTERM');

@@ -1,4 +1,4 @@
-/** The wire shapes of the tenancy API (tokens, members, quotas, the audit log): one definition for the server, the CLI and the console. */
+/** The wire shapes of the tenancy API (tokens, members, invitations, quotas, the audit log): one definition for the server, the CLI and the console. */
 
 export const QUOTA_NAMES = ['databases', 'storageGB', 'backups'] as const;
 export type QuotaName = (typeof QUOTA_NAMES)[number];
@@ -35,6 +35,23 @@ export interface MemberInfo {
   projects: string[] | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/**
+ * An offer of a role in an org to a user name, pending until that user accepts or declines it, an
+ * owner or admin cancels it, or it expires (then it is gone).
+ */
+export interface InvitationInfo {
+  id: string;
+  org: string;
+  user: string;
+  role: string;
+  /** null: the whole org. */
+  projects: string[] | null;
+  /** Who invited: `user:…`, `service:…` or `operator:…`. */
+  invitedBy: string;
+  createdAt: string;
+  expiresAt: string;
 }
 
 /** One entry of the audit log: who did what to which thing, when and from where. */

@@ -12,6 +12,7 @@ import {
   watchCollection,
 } from './api.js';
 import { Field, FormProblem, TextField } from './fields.js';
+import { MyInvitations } from './Invitations.js';
 import { OrgPage } from './OrgPage.js';
 
 type Route =
@@ -196,11 +197,14 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
         {projects === undefined ? (
           <p className="muted">Loading…</p>
         ) : route.page === 'home' ? (
-          <p className="empty">
-            {projects.length === 0
-              ? 'You have no projects yet. An owner or admin of your organisation creates them.'
-              : 'Choose a project.'}
-          </p>
+          <>
+            <MyInvitations />
+            <p className="empty">
+              {projects.length === 0
+                ? 'You have no projects yet. An owner or admin of your organisation creates them.'
+                : 'Choose a project.'}
+            </p>
+          </>
         ) : route.page === 'databases' ? (
           <DatabaseList project={route.project} />
         ) : route.page === 'new' ? (

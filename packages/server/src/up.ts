@@ -1,3 +1,4 @@
+import type { AdminToken } from './bootstrap.js';
 import { type UpOptions, resolveConfig } from './config.js';
 import { KumoError } from './errors.js';
 import { Kumo } from './kumo.js';
@@ -27,15 +28,11 @@ export async function runUp(
       process.on('SIGINT', resolve);
       process.on('SIGTERM', resolve);
     });
-    const { token, file, created } = kumo.adminToken;
     console.log(`Kumo is up.`);
     console.log(`  API:         ${kumo.url}`);
     console.log(`  OpenAPI:     ${kumo.url}/v1/openapi.json`);
     console.log(`  Data:        ${config.dataDir}`);
-    if (token) console.log(`  Admin token: ${token}${created ? ' (new)' : ''}`);
-    console.log(
-      `  Token file:  ${file}${token ? '' : ' (missing: the admin token was created earlier; its file was removed)'}`,
-    );
+    for (const line of adminTokenLines(kumo.adminToken)) console.log(`  ${line}`);
     console.log(`Press Ctrl-C to stop.`);
   } catch (err) {
     if (err instanceof KumoError) {
@@ -49,4 +46,17 @@ export async function runUp(
   await kumo.stop();
   console.log('Kumo stopped.');
   return 0;
+}
+
+/**
+ * Where the admin token is. Its secret is printed once, when it is created: terminal scrollback and
+ * captured logs of later starts do not carry it; they name the file it is in.
+ */
+export function adminTokenLines({ token, file, created }: AdminToken): string[] {
+  if (created) return [`Admin token: ${token} (new)`, `Token file:  ${file}`];
+  return [
+    token
+      ? `Token file:  ${file} (the admin token, printed only when it was created)`
+      : `Token file:  ${file} (missing: the admin token was created earlier and its file was removed)`,
+  ];
 }

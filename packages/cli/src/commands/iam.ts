@@ -2,6 +2,7 @@ import type { MemberInfo, QuotaReport } from '@kumo/api';
 import { type Command, InvalidArgumentError } from 'commander';
 import { table, writeOutput } from '../core/output.js';
 import { type Runtime, invocation } from '../core/runtime.js';
+import { list, registerInvitationCommands } from './invitation.js';
 
 interface User {
   name: string;
@@ -12,7 +13,7 @@ interface User {
 
 const path = encodeURIComponent;
 
-/** Who the caller is, users (operators), org members and quotas. */
+/** Who the caller is, users (operators), org members, invitations (invitation.ts) and quotas. */
 export function registerIamCommands(program: Command, runtime: Runtime): void {
   program
     .command('whoami')
@@ -45,7 +46,7 @@ export function registerIamCommands(program: Command, runtime: Runtime): void {
   user
     .command('create')
     .description(
-      'Create a user. Then add them to an org (kumo member set) and give them a token (kumo token create --user).',
+      'Create a user. Then add them to an org (kumo member set, or an org invites them: kumo invitation create) and give them a token (kumo token create --user).',
     )
     .argument('<name>')
     .option('--email <email>')
@@ -86,7 +87,7 @@ export function registerIamCommands(program: Command, runtime: Runtime): void {
     .description("An org's members and their roles: owner, admin, developer, viewer, billing.");
   member
     .command('list')
-    .description("List an org's members.")
+    .description("List an org's members (its pending invitations: kumo invitation list --org).")
     .requiredOption('--org <org>')
     .addHelpText('after', '\nExample:\n  kumo member list --org acme')
     .action(async (o: { org: string }, cmd: Command) => {
@@ -106,20 +107,12 @@ export function registerIamCommands(program: Command, runtime: Runtime): void {
     .command('set')
     .alias('add')
     .description(
-      'Add a member or change their role, optionally only for some projects. Only owners make or change owners; an org keeps at least one owner.',
+      "Change a member's role, optionally only for some projects; operators also add members (everyone else invites them: kumo invitation create). Only owners make or change owners; an org keeps at least one owner.",
     )
     .argument('<user>')
     .requiredOption('--org <org>')
     .requiredOption('--role <role>', 'owner, admin, developer, viewer or billing')
-    .option(
-      '--projects <names>',
-      'only in these projects (comma-separated); default: the whole org',
-      (v: string) =>
-        v
-          .split(',')
-          .map((p) => p.trim())
-          .filter(Boolean),
-    )
+    .option('--projects <names>', 'only in these projects (comma-separated); default: the whole org', list)
     .addHelpText(
       'after',
       '\nExamples:\n  kumo member set bob --org acme --role developer\n  kumo member set carol --org acme --role viewer --projects shop,blog',
@@ -195,6 +188,8 @@ export function registerIamCommands(program: Command, runtime: Runtime): void {
         writeQuotas(runtime, inv.format, report);
       },
     );
+
+  registerInvitationCommands(program, runtime);
 }
 
 function writeQuotas(runtime: Runtime, format: Parameters<typeof writeOutput>[1], report: QuotaReport): void {

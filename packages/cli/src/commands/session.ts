@@ -31,7 +31,10 @@ export function registerSessionCommands(program: Command, runtime: Runtime): voi
       'Save a Kumo URL and token as a named context (checked against the server first) and use it.',
     )
     .requiredOption('--url <url>', 'the Kumo API, e.g. http://127.0.0.1:7070')
-    .requiredOption('--token <token>', 'an API token (`kumo up` prints the admin token)')
+    .requiredOption(
+      '--token <token>',
+      'an API token (`kumo up` keeps the admin token in <data-dir>/admin-token)',
+    )
     .option('--name <name>', 'context name (default: derived from the URL)')
     .option('--default-project <project>', 'project used when a command needs one and --project is not given')
     .addHelpText(

@@ -3,6 +3,7 @@ import { AlreadyExistsError, ConflictError, NotFoundError } from '../errors.js';
 import { type AuditRecord, recordAudit } from '../store/audit-log.js';
 import { type Queryable, isUniqueViolation, withTransaction } from '../store/sql.js';
 import type { MemberRole } from './roles.js';
+import { forgetInvitations } from './invitation-store.js';
 import type { TokenStore } from './token-store.js';
 
 export interface User {
@@ -10,6 +11,14 @@ export interface User {
   displayName: string | null;
   email: string | null;
   createdAt: string;
+}
+
+/** A role in an org for a user, optionally narrowed to some of its projects (null: the whole org). */
+export interface MembershipInput {
+  org: string;
+  user: string;
+  role: MemberRole;
+  projects: string[] | null;
 }
 
 export interface Membership {
@@ -33,7 +42,8 @@ interface MembershipRow {
 
 /**
  * Users and their org memberships. Every change is written with its audit entry in one
- * transaction. An org that has an owner always keeps at least one whole-org owner.
+ * transaction. An org that has an owner always keeps at least one whole-org owner. Invitations
+ * (invitation-store.ts) go with the user, org or project they name.
  */
 export class MembershipStore {
   constructor(
@@ -89,6 +99,8 @@ export class MembershipStore {
       for (const { org } of owned.rows) await lastOwnerCheck(client, org, name);
       await client.query('DELETE FROM users WHERE name = $1', [name]);
       await this.tokens.revokeAll({ principal: `user:${name}` }, client);
+      // A user made later under this name must not find invitations meant for this one.
+      await forgetInvitations(client, { user: name });
       await recordAudit(client, audit, { action: 'delete', kind: 'User', name });
       return toUser(rows[0]);
     });
@@ -121,41 +133,60 @@ export class MembershipStore {
   /**
    * Adds a member or changes their role and projects. `check` sees the current membership (if any)
    * under lock and throws to refuse (the owner rules live with the caller, who knows who is asking).
+   * Without `mayAdd` only an existing member is changed: anyone else is NotFoundError, the same for
+   * every name, so it says nothing about which users exist (they are invited instead).
    */
   async setMember(
-    input: { org: string; user: string; role: MemberRole; projects: string[] | null },
+    input: MembershipInput,
     check: (current: Membership | undefined) => void,
     audit: AuditRecord,
+    options: { mayAdd: boolean },
   ): Promise<Membership> {
-    return withTransaction(this.pool, async (client) => {
-      if (!(await client.query('SELECT 1 FROM users WHERE name = $1 FOR SHARE', [input.user])).rowCount) {
-        throw new NotFoundError(
-          `User "${input.user}" does not exist. An operator creates users (POST /v1/users).`,
-        );
-      }
-      const current = await lockMembers(client, input.org, input.user);
-      check(current);
-      if (
-        current?.role === 'owner' &&
-        current.projects === null &&
-        (input.role !== 'owner' || input.projects)
-      ) {
-        await lastOwnerCheck(client, input.org, input.user);
-      }
-      const { rows } = await client.query<MembershipRow>(
-        `INSERT INTO memberships (org, user_name, role, projects) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (org, user_name) DO UPDATE SET role = $3, projects = $4, updated_at = now()
-         RETURNING *`,
-        [input.org, input.user, input.role, input.projects],
+    return withTransaction(this.pool, (client) => this.setMemberIn(client, input, check, audit, options));
+  }
+
+  /** setMember inside the caller's transaction (accepting an invitation adds its member with it). */
+  async setMemberIn(
+    client: Queryable,
+    input: MembershipInput,
+    check: (current: Membership | undefined) => void,
+    audit: AuditRecord,
+    { mayAdd }: { mayAdd: boolean },
+  ): Promise<Membership> {
+    // The user first, then the org's members: the order deleteUser locks them in.
+    const user = await client.query('SELECT 1 FROM users WHERE name = $1 FOR SHARE', [input.user]);
+    const current = await lockMembers(client, input.org, input.user);
+    if (!current && !mayAdd) {
+      throw new NotFoundError(
+        `"${input.user}" is not a member of org "${input.org}". Invite them (POST /v1/orgs/${input.org}/invitations): they join when they accept.`,
       );
-      await recordAudit(client, audit, {
-        action: current ? 'update-member' : 'add-member',
-        kind: 'Member',
-        name: input.user,
-        org: input.org,
-      });
-      return toMembership(rows[0]!);
+    }
+    if (!user.rowCount) {
+      throw new NotFoundError(
+        `User "${input.user}" does not exist. An operator creates users (POST /v1/users).`,
+      );
+    }
+    check(current);
+    if (
+      current?.role === 'owner' &&
+      current.projects === null &&
+      (input.role !== 'owner' || input.projects)
+    ) {
+      await lastOwnerCheck(client, input.org, input.user);
+    }
+    const { rows } = await client.query<MembershipRow>(
+      `INSERT INTO memberships (org, user_name, role, projects) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (org, user_name) DO UPDATE SET role = $3, projects = $4, updated_at = now()
+       RETURNING *`,
+      [input.org, input.user, input.role, input.projects],
+    );
+    await recordAudit(client, audit, {
+      action: current ? 'update-member' : 'add-member',
+      kind: 'Member',
+      name: input.user,
+      org: input.org,
     });
+    return toMembership(rows[0]!);
   }
 
   async removeMember(
@@ -176,12 +207,14 @@ export class MembershipStore {
   }
 
   /**
-   * Takes a deleted project out of every membership and token narrowed to it, so a project made
-   * later under the same name is not visible to them. A membership or token narrowed to nothing
-   * else is left with no projects: it reaches none.
+   * Takes a deleted project out of every membership, invitation and token narrowed to it, so a
+   * project made later under the same name is not visible to them. One narrowed to nothing else is
+   * left with no projects: it reaches none.
    */
   async forgetProject(org: string, project: string): Promise<void> {
     await withTransaction(this.pool, async (client) => {
+      // Invitations before memberships: the order accepting one locks them in.
+      await forgetInvitations(client, { org, project });
       await client.query(
         'UPDATE memberships SET projects = array_remove(projects, $2), updated_at = now() WHERE org = $1 AND $2 = ANY (projects)',
         [org, project],
@@ -190,9 +223,10 @@ export class MembershipStore {
     });
   }
 
-  /** Forgets everything an org granted: its memberships and its service tokens (when the org is deleted). */
+  /** Forgets everything an org granted: its invitations, memberships and service tokens (when the org is deleted). */
   async forgetOrg(org: string): Promise<void> {
     await withTransaction(this.pool, async (client) => {
+      await forgetInvitations(client, { org });
       await client.query('DELETE FROM memberships WHERE org = $1', [org]);
       await this.tokens.revokeAll({ serviceOrg: org }, client);
     });

@@ -4,7 +4,8 @@
  * shows the same table (a test keeps it in step).
  */
 export const PERMISSIONS = {
-  'org.read': 'See the organisation and its members',
+  'org.read': 'See the organisation',
+  'members.read': "See the organisation's members and their roles",
   'org.update': "Change the organisation's display name and description",
   'projects.read': 'List and read projects',
   'projects.create': 'Create projects',
@@ -17,7 +18,7 @@ export const PERMISSIONS = {
   'usage.read': 'See quotas and usage',
   'invoices.read': 'See invoices',
   'quotas.manage': "Set project quotas (within the organisation's quota)",
-  'members.manage': 'Add, change and remove members below owner',
+  'members.manage': 'Invite, change and remove members below owner',
   'owners.manage': 'Make and remove owners',
   'tokens.manage': 'Create, list and revoke service tokens of the organisation',
   'audit.read': "Read the organisation's audit log",
@@ -28,7 +29,7 @@ export type Permission = keyof typeof PERMISSIONS;
 export const MEMBER_ROLES = ['owner', 'admin', 'developer', 'viewer', 'billing'] as const;
 export type MemberRole = (typeof MEMBER_ROLES)[number];
 
-const VIEWER: Permission[] = ['org.read', 'projects.read', 'resources.read', 'usage.read'];
+const VIEWER: Permission[] = ['org.read', 'members.read', 'projects.read', 'resources.read', 'usage.read'];
 const DEVELOPER: Permission[] = [...VIEWER, 'resources.write', 'credentials.read', 'logs.read'];
 const ADMIN: Permission[] = [
   ...DEVELOPER,
@@ -48,12 +49,13 @@ export const ROLE_PERMISSIONS: Readonly<Record<MemberRole, ReadonlySet<Permissio
   admin: new Set(ADMIN),
   developer: new Set(DEVELOPER),
   viewer: new Set(VIEWER),
-  billing: new Set(['org.read', 'projects.read', 'usage.read', 'invoices.read']),
+  billing: new Set(['org.read', 'members.read', 'projects.read', 'usage.read', 'invoices.read']),
 };
 
 /**
  * What a membership narrowed to some projects may still do at the level of the whole organisation:
- * see it exists. Everything else it may do only inside its projects.
+ * see it exists (not its members, tokens or audit log). Everything else it may do only inside its
+ * projects.
  */
 export const NARROWED_ORG_PERMISSIONS: ReadonlySet<Permission> = new Set(['org.read']);
 

@@ -44,7 +44,7 @@ async function decide(c: Ctx, access: Access, authorizer: Authorizer): Promise<v
   const principal = c.get('principal');
   if (!principal) {
     throw new UnauthenticatedError(
-      'This route needs a bearer token: send "Authorization: Bearer <token>". `kumo up` prints the admin token and writes it to <data-dir>/admin-token.',
+      'This route needs a bearer token: send "Authorization: Bearer <token>". `kumo up` prints the admin token when it creates it, and keeps it in <data-dir>/admin-token.',
     );
   }
   if ('authenticated' in access) return;

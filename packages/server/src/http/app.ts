@@ -88,7 +88,7 @@ export function createApp(deps: AppDeps): KumoRouter {
         401,
         PROBLEM_TYPES.unauthenticated,
         'Unauthenticated',
-        'The bearer token is unknown, expired or revoked. Use a valid token (`kumo up` writes the admin token to <data-dir>/admin-token).',
+        'The bearer token is unknown, expired or revoked. Use a valid token (the admin token is in <data-dir>/admin-token).',
       );
     }
     await next();

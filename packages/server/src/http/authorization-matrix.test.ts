@@ -31,6 +31,9 @@ type Outcome = 'allowed' | 401 | 403 | 404;
 function expected(access: Access, method: string, path: string, actor: Actor, side: Side): Outcome {
   if ('public' in access) return 'allowed';
   if (actor === 'anonymous') return 401;
+  // Answering an invitation made out to someone else (a throwaway name): as if it did not exist;
+  // operators are not invited, they set memberships (told so).
+  if (/^\/v1\/invitations\/\{id\}\/(accept|decline)$/.test(path)) return actor === 'operator' ? 403 : 404;
   if (actor === 'operator') return 'allowed';
   const member = ACME_MEMBERS[actor as keyof typeof ACME_MEMBERS];
   if ('operator' in access) return 403;
@@ -76,6 +79,12 @@ async function paramsFor(path: string, side: Side): Promise<Record<string, strin
     else if (param === 'user') {
       values.user = await throwawayUser(`m${n}`);
       await operator(`/v1/orgs/${side.org}/members/${values.user}`, 'PUT', { role: 'viewer' });
+    } else if (param === 'id' && path.includes('/invitations')) {
+      const invitation = await operator(`/v1/orgs/${side.org}/invitations`, 'POST', {
+        user: `invitee-${n}`,
+        role: 'viewer',
+      });
+      values.id = invitation.id;
     } else if (param === 'id') {
       values.id = (
         await operator('/v1/tokens', 'POST', { name: `t${n}`, service: true, org: side.org, role: 'viewer' })

@@ -1,12 +1,10 @@
 import { QUOTA_NAMES, nameSchema, problemSchema } from '@kumo/api';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { Authorizer } from '../auth/authorizer.js';
-import type { Membership, MembershipStore } from '../auth/membership-store.js';
-import { MEMBER_ROLES } from '../auth/roles.js';
-import { ForbiddenError, NotFoundError } from '../errors.js';
 import type { QuotaStore } from '../quotas/quota-store.js';
-import { orgOfProject, platformResourceExists, requireProjectsOf } from '../store/resource-rows.js';
+import { NotFoundError } from '../errors.js';
+import { orgOfProject, platformResourceExists } from '../store/resource-rows.js';
+import { type MemberRouteDeps, memberSchema, registerMemberRoutes } from './member-routes.js';
 import { writeContext } from './request-context.js';
 import { type AppContext, type KumoRouter, validated } from './router.js';
 
@@ -25,25 +23,6 @@ const userCreate = z
     email: z.email().max(320).optional(),
   })
   .meta({ id: 'UserCreate' });
-
-const memberSchema = z
-  .object({
-    org: z.string(),
-    user: z.string(),
-    role: z.enum(MEMBER_ROLES),
-    projects: z.array(z.string()).nullable().meta({ description: 'null: the whole org' }),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .meta({ id: 'Member' });
-const memberPut = z
-  .strictObject({
-    role: z.enum(MEMBER_ROLES),
-    projects: z.array(nameSchema).min(1).max(100).nullable().optional().meta({
-      description: 'Limit the role to these projects of the org; leave out (or null) for the whole org.',
-    }),
-  })
-  .meta({ id: 'MemberPut' });
 
 const quotaReport = z
   .object({
@@ -67,11 +46,8 @@ const quotaPatch = z
   )
   .meta({ id: 'QuotaPatch', description: 'Limits to change; null removes a limit.' });
 
-export interface IamRouteDeps {
-  memberships: MembershipStore;
+export interface IamRouteDeps extends MemberRouteDeps {
   quotas: QuotaStore;
-  authorizer: Authorizer;
-  pool: pg.Pool;
 }
 
 const problems = {
@@ -87,7 +63,7 @@ const body = <S extends z.ZodType>(schema: S) => ({
   body: { content: { 'application/json': { schema } }, required: true },
 });
 
-/** Users (operators), org members (owners and admins) and quotas with their usage. */
+/** Users (operators), org members and invitations (member-routes.ts), and quotas with their usage. */
 export function registerIamRoutes(router: KumoRouter, deps: IamRouteDeps): void {
   const operator = { operator: true } as const;
   const userParam = z.object({ name: nameSchema });
@@ -149,79 +125,9 @@ export function registerIamRoutes(router: KumoRouter, deps: IamRouteDeps): void 
     },
   });
 
+  registerMemberRoutes(router, deps);
+
   const orgParam = z.object({ org: nameSchema });
-  const memberParam = z.object({ org: nameSchema, user: nameSchema });
-
-  router.add({
-    method: 'get',
-    path: '/v1/orgs/{org}/members',
-    tags: ['Members'],
-    summary: "The org's members and their roles",
-    access: { permission: 'org.read', in: { orgParam: 'org' } },
-    request: { params: orgParam },
-    responses: { 200: json('Members by user name', z.object({ items: z.array(memberSchema) })), ...problems },
-    handler: async (c) => {
-      const { org } = validated<{ org: string }>(c, 'param');
-      await requireScope(deps.pool, 'org', org);
-      return c.json({ items: await deps.memberships.members(org) });
-    },
-  });
-
-  router.add({
-    method: 'put',
-    path: '/v1/orgs/{org}/members/{user}',
-    tags: ['Members'],
-    summary:
-      'Add a member or change their role (owners only for the owner role); an org keeps at least one owner',
-    access: { permission: 'members.manage', in: { orgParam: 'org' } },
-    request: { params: memberParam, ...body(memberPut) },
-    responses: {
-      200: json('The membership', memberSchema),
-      ...problems,
-      422: json('Invalid', problemSchema),
-    },
-    handler: async (c) => {
-      const { org, user } = validated<{ org: string; user: string }>(c, 'param');
-      const input = validated<z.infer<typeof memberPut>>(c, 'json');
-      await requireScope(deps.pool, 'org', org);
-      await requireProjectsOf(deps.pool, org, input.projects);
-      const mayManageOwners = await canManageOwners(deps, c, org);
-      const membership = await deps.memberships.setMember(
-        { org, user, role: input.role, projects: input.projects ?? null },
-        (current) => {
-          if ((input.role === 'owner' || current?.role === 'owner') && !mayManageOwners) {
-            throw ownersOnly(org);
-          }
-        },
-        writeContext(c),
-      );
-      return c.json(membership);
-    },
-  });
-
-  router.add({
-    method: 'delete',
-    path: '/v1/orgs/{org}/members/{user}',
-    tags: ['Members'],
-    summary: 'Remove a member (owners only for owners); the last owner cannot be removed',
-    access: { permission: 'members.manage', in: { orgParam: 'org' } },
-    request: { params: memberParam },
-    responses: { 200: json('The removed membership', memberSchema), ...problems },
-    handler: async (c) => {
-      const { org, user } = validated<{ org: string; user: string }>(c, 'param');
-      const mayManageOwners = await canManageOwners(deps, c, org);
-      const removed = await deps.memberships.removeMember(
-        org,
-        user,
-        (current: Membership) => {
-          if (current.role === 'owner' && !mayManageOwners) throw ownersOnly(org);
-        },
-        writeContext(c),
-      );
-      return c.json(removed);
-    },
-  });
-
   for (const scope of ['org', 'project'] as const) {
     const path = scope === 'org' ? '/v1/orgs/{org}/quotas' : '/v1/projects/{project}/quotas';
     const params = scope === 'org' ? orgParam : z.object({ project: nameSchema });
@@ -250,7 +156,17 @@ export function registerIamRoutes(router: KumoRouter, deps: IamRouteDeps): void 
           ? "Change an org's quotas (operators)"
           : "Change a project's quotas (org owners and admins), within the org's",
       access: scope === 'org' ? operator : { permission: 'quotas.manage', in: where },
-      request: { params, ...body(quotaPatch) },
+      // A merge patch of the limits, sent as either media type (the console sends merge patches).
+      request: {
+        params,
+        body: {
+          content: {
+            'application/json': { schema: quotaPatch },
+            'application/merge-patch+json': { schema: quotaPatch },
+          },
+          required: true,
+        },
+      },
       responses: { 200: json('Quotas with usage', quotaReport), ...problems },
       handler: async (c) => {
         const name = nameOf(c);
@@ -262,15 +178,6 @@ export function registerIamRoutes(router: KumoRouter, deps: IamRouteDeps): void 
       },
     });
   }
-}
-
-async function canManageOwners(deps: IamRouteDeps, c: AppContext, org: string): Promise<boolean> {
-  const grant = await deps.authorizer.grantIn(c.get('principal')!, org);
-  return grant?.permissions.has('owners.manage') === true && grant.projects === null;
-}
-
-function ownersOnly(org: string): ForbiddenError {
-  return new ForbiddenError(`Only owners of org "${org}" may make, change or remove owners.`);
 }
 
 /** Operators pass authorization for any name, so the org or project must be checked to exist. */

@@ -76,6 +76,32 @@ describe('tenancy', () => {
     expect((await as('acme-narrow', '/v1/orgs/acme')).status).toBe(200);
     const project = { metadata: { name: 'narrow-made' }, spec: { org: 'acme' } };
     expect((await as('acme-narrow', '/v1/projects', { method: 'POST', json: project })).status).toBe(403);
+    // At the level of the org, only that it exists: not who its members are.
+    const members = await as('acme-narrow', '/v1/orgs/acme/members');
+    expect(members.status).toBe(403);
+    const text = await members.text();
+    expect(JSON.parse(text).detail).toMatch(/limited to projects acme-web.*members\.read/);
+    expect(text).not.toContain('acme-owner');
+    expect((await as('acme-viewer', '/v1/orgs/acme/members')).status).toBe(200);
+  });
+
+  it('answers a taken project name alike whichever org holds it, naming neither', async () => {
+    const create = (name: string) =>
+      as('acme-owner', '/v1/projects', {
+        method: 'POST',
+        json: { metadata: { name }, spec: { org: 'acme' } },
+      });
+    const [foreign, own] = [await create('globex-web'), await create('acme-web')];
+    expect([foreign.status, own.status]).toEqual([409, 409]);
+    const shape = async (res: Response, name: string) => {
+      const p = (await res.json()) as any;
+      return { type: p.type, title: p.title, status: p.status, detail: p.detail.replace(name, 'X') };
+    };
+    const answer = await shape(foreign, 'globex-web');
+    expect(answer).toEqual(await shape(own, 'acme-web'));
+    expect(answer.detail).toMatch(/not available/);
+    expect(answer.detail).not.toMatch(/globex|acme/);
+    expect((await as('acme-owner', '/v1/projects/globex-web')).status).toBe(404); // still invisible
   });
 
   it('streams project changes only of the orgs a member belongs to', async () => {
@@ -145,10 +171,12 @@ describe('open streams', () => {
 });
 
 describe('members', () => {
-  it('lets admins manage members below owner, only owners touch owners, and keeps the last owner', async () => {
+  it('lets admins change members below owner, only owners touch owners, and keeps the last owner', async () => {
     await as('operator', '/v1/users', { method: 'POST', json: { name: 'newbie' } });
     const put = (actor: string, user: string, json: unknown) =>
       as(actor, `/v1/orgs/acme/members/${user}`, { method: 'PUT', json });
+    // Operators add members directly; owners and admins only change those there are (and invite).
+    expect((await put('operator', 'newbie', { role: 'viewer' })).status).toBe(200);
     expect((await put('acme-admin', 'newbie', { role: 'developer' })).status).toBe(200);
     expect((await put('acme-admin', 'newbie', { role: 'owner' })).status).toBe(403);
     expect((await put('acme-admin', 'acme-owner', { role: 'viewer' })).status).toBe(403);
@@ -156,7 +184,7 @@ describe('members', () => {
       403,
     );
     expect((await put('acme-dev', 'newbie', { role: 'viewer' })).status).toBe(403);
-    expect((await put('acme-admin', 'nobody', { role: 'viewer' })).status).toBe(404);
+    expect((await put('operator', 'nobody', { role: 'viewer' })).status).toBe(404);
     const foreignProject = await put('acme-admin', 'newbie', { role: 'viewer', projects: ['globex-web'] });
     expect(foreignProject.status).toBe(422);
 
@@ -172,11 +200,30 @@ describe('members', () => {
     expect(members.items.some((m: any) => m.user === 'newbie')).toBe(false);
   });
 
-  it('takes a deleted project out of narrowed memberships and tokens, so its name reused shows nothing', async () => {
+  it("cannot add another org's user, nor learn which user names exist", async () => {
+    // globex-owner is a user; "no-such-user" is not. Neither can be made a member by an admin.
+    const [existing, missing] = [
+      await as('acme-admin', '/v1/orgs/acme/members/globex-owner', {
+        method: 'PUT',
+        json: { role: 'viewer' },
+      }),
+      await as('acme-admin', '/v1/orgs/acme/members/no-such-user', {
+        method: 'PUT',
+        json: { role: 'viewer' },
+      }),
+    ];
+    expect([existing.status, missing.status]).toEqual([404, 404]);
+    const detail = async (res: Response, name: string) =>
+      ((await res.json()) as any).detail.replace(name, 'X');
+    expect(await detail(existing, 'globex-owner')).toBe(await detail(missing, 'no-such-user'));
+    expect(names(await body(as('globex-owner', '/v1/orgs')))).toEqual(['globex']);
+  });
+
+  it('takes a deleted project out of narrowed memberships, invitations and tokens, so its name reused shows nothing', async () => {
     const project = { metadata: { name: 'acme-temp' }, spec: { org: 'acme' } };
     expect((await as('operator', '/v1/projects', { method: 'POST', json: project })).status).toBe(201);
     await as('operator', '/v1/users', { method: 'POST', json: { name: 'temp' } });
-    await as('acme-owner', '/v1/orgs/acme/members/temp', {
+    await as('operator', '/v1/orgs/acme/members/temp', {
       method: 'PUT',
       json: { role: 'developer', projects: ['acme-temp'] },
     });
@@ -189,6 +236,13 @@ describe('members', () => {
         json: { name: 'temp-only', org: 'acme', projects: ['acme-temp', 'acme-web'], role: 'viewer' },
       }),
     );
+    const invited = await body(
+      as('acme-owner', '/v1/orgs/acme/invitations', {
+        method: 'POST',
+        json: { user: 'temp-invitee', role: 'viewer', projects: ['acme-temp'] },
+      }),
+    );
+    expect(invited.projects).toEqual(['acme-temp']);
     expect((await as(member.token, '/v1/projects/acme-temp')).status).toBe(200);
     expect((await as(narrowed.token, '/v1/projects/acme-temp')).status).toBe(200);
 
@@ -202,10 +256,153 @@ describe('members', () => {
       const temp = members.items.find((m: any) => m.user === 'temp');
       return temp.projects.length === 0 ? temp : undefined;
     }, 'the membership to forget acme-temp');
+    const pending = await body(as('acme-owner', '/v1/orgs/acme/invitations'));
+    expect(pending.items.find((i: any) => i.user === 'temp-invitee').projects).toEqual([]);
     expect((await as('operator', '/v1/projects', { method: 'POST', json: project })).status).toBe(201);
     expect((await as(member.token, '/v1/projects/acme-temp')).status).toBe(404);
     expect((await as(narrowed.token, '/v1/projects/acme-temp')).status).toBe(404);
     expect((await as(narrowed.token, '/v1/projects/acme-web')).status).toBe(200); // the rest still reaches
+  });
+});
+
+describe('invitations', () => {
+  const invite = (actor: string, json: unknown) =>
+    as(actor, '/v1/orgs/acme/invitations', { method: 'POST', json });
+  const tokenOf = async (user: string, extra: object = {}) =>
+    (await body(as('operator', '/v1/tokens', { method: 'POST', json: { name: 'i', user, ...extra } })))
+      .token as string;
+  const memberNames = async () =>
+    (await body(as('acme-owner', '/v1/orgs/acme/members'))).items.map((m: any) => m.user);
+
+  it('adds a member only when the invited user accepts, answering the inviter alike for any name', async () => {
+    await as('operator', '/v1/users', { method: 'POST', json: { name: 'invitee' } });
+    const invitee = await tokenOf('invitee');
+    const real = await invite('acme-admin', { user: 'invitee', role: 'developer', projects: ['acme-web'] });
+    const ghost = await invite('acme-admin', { user: 'ghost', role: 'developer', projects: ['acme-web'] });
+    expect([real.status, ghost.status]).toEqual([201, 201]);
+    const [a, b] = [await real.json(), await ghost.json()] as any[];
+    expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+    expect({ ...a, id: '', user: '', createdAt: '', expiresAt: '' }).toEqual({
+      ...b,
+      id: '',
+      user: '',
+      createdAt: '',
+      expiresAt: '',
+    });
+    expect(a).toMatchObject({
+      org: 'acme',
+      role: 'developer',
+      projects: ['acme-web'],
+      invitedBy: 'user:acme-admin',
+    });
+    expect(await memberNames()).not.toContain('invitee'); // not before they agree
+
+    const pending = (await body(as('acme-admin', '/v1/orgs/acme/invitations'))).items.map((i: any) => i.user);
+    expect(pending).toEqual(expect.arrayContaining(['ghost', 'invitee']));
+    expect((await body(as(invitee, '/v1/invitations'))).items.map((i: any) => i.id)).toEqual([a.id]);
+
+    // Nobody else can take it: not another member, not another org's owner, not the operator.
+    const notYours = await as('acme-dev', `/v1/invitations/${a.id}/accept`, { method: 'POST' });
+    const unknown = await as('acme-dev', `/v1/invitations/${crypto.randomUUID()}/accept`, { method: 'POST' });
+    expect([notYours.status, unknown.status]).toEqual([404, 404]);
+    expect(((await notYours.json()) as any).detail.replace(a.id, 'X')).toBe(
+      ((await unknown.json()) as any).detail.replace(/[0-9a-f-]{36}/, 'X'),
+    );
+    expect((await as('globex-owner', `/v1/invitations/${a.id}/decline`, { method: 'POST' })).status).toBe(
+      404,
+    );
+    expect((await as('operator', `/v1/invitations/${a.id}/accept`, { method: 'POST' })).status).toBe(403);
+    expect((await body(as('acme-dev', '/v1/invitations'))).items).toEqual([]);
+
+    const accepted = await as(invitee, `/v1/invitations/${a.id}/accept`, { method: 'POST' });
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toMatchObject({
+      org: 'acme',
+      user: 'invitee',
+      role: 'developer',
+      projects: ['acme-web'],
+    });
+    expect((await as(invitee, '/v1/projects/acme-web/databases/orders')).status).toBe(200);
+    expect((await as(invitee, '/v1/projects/acme-api/databases/ledger')).status).toBe(404);
+    expect((await as(invitee, `/v1/invitations/${a.id}/accept`, { method: 'POST' })).status).toBe(404);
+    expect(
+      (await body(as('acme-admin', '/v1/orgs/acme/invitations'))).items.map((i: any) => i.user),
+    ).not.toContain('invitee');
+    // Inviting a member again is refused: they are in the org's member list anyway.
+    expect((await invite('acme-admin', { user: 'invitee', role: 'viewer' })).status).toBe(409);
+
+    const { items } = await body(as('acme-owner', '/v1/audit?org=acme&kind=Member&limit=100'));
+    expect(items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ actor: 'user:acme-admin', action: 'invite-member', name: 'invitee' }),
+        expect.objectContaining({ actor: 'user:invitee', action: 'accept-invitation', name: 'invitee' }),
+        expect.objectContaining({ actor: 'user:invitee', action: 'add-member', name: 'invitee' }),
+      ]),
+    );
+    await as('acme-admin', `/v1/orgs/acme/invitations/${b.id}`, { method: 'DELETE' });
+  });
+
+  it('lets the invited user decline, owners alone invite or uninvite owners, and forgets a deleted user', async () => {
+    await as('operator', '/v1/users', { method: 'POST', json: { name: 'decliner' } });
+    const decliner = await tokenOf('decliner');
+    const offer = await body(invite('acme-admin', { user: 'decliner', role: 'viewer' }));
+    expect((await as(decliner, `/v1/invitations/${offer.id}/decline`, { method: 'POST' })).status).toBe(200);
+    expect(await memberNames()).not.toContain('decliner');
+    expect((await as(decliner, `/v1/invitations/${offer.id}/accept`, { method: 'POST' })).status).toBe(404);
+
+    expect((await invite('acme-admin', { user: 'decliner', role: 'owner' })).status).toBe(403);
+    const owner = await body(invite('acme-owner', { user: 'decliner', role: 'owner' }));
+    expect(owner.role).toBe('owner');
+    const cancel = (actor: string) =>
+      as(actor, `/v1/orgs/acme/invitations/${owner.id}`, { method: 'DELETE' });
+    expect((await cancel('acme-admin')).status).toBe(403);
+    expect((await cancel('acme-dev')).status).toBe(403);
+    expect((await cancel('globex-owner')).status).toBe(404);
+    expect((await cancel('acme-owner')).status).toBe(200);
+    expect((await as(decliner, `/v1/invitations/${owner.id}/accept`, { method: 'POST' })).status).toBe(404);
+
+    // A token limited to another org does not act on this org's invitations.
+    await as('operator', '/v1/orgs/globex/members/decliner', { method: 'PUT', json: { role: 'viewer' } });
+    const again = await body(invite('acme-admin', { user: 'decliner', role: 'viewer' }));
+    const elsewhere = await as(decliner, '/v1/tokens', {
+      method: 'POST',
+      json: { name: 'elsewhere', org: 'globex', role: 'viewer' },
+    });
+    expect(elsewhere.status).toBe(201);
+    const globexOnly = ((await elsewhere.json()) as any).token;
+    expect((await body(as(globexOnly, '/v1/invitations'))).items).toEqual([]);
+    expect((await as(globexOnly, `/v1/invitations/${again.id}/accept`, { method: 'POST' })).status).toBe(404);
+    expect((await body(as(decliner, '/v1/invitations'))).items.map((i: any) => i.id)).toEqual([again.id]);
+
+    // Deleting the user takes their invitations: a user made later under the name finds none.
+    expect((await as('operator', '/v1/users/decliner', { method: 'DELETE' })).status).toBe(200);
+    await as('operator', '/v1/users', { method: 'POST', json: { name: 'decliner' } });
+    const successor = await tokenOf('decliner');
+    expect((await body(as(successor, '/v1/invitations'))).items).toEqual([]);
+    expect((await as(successor, `/v1/invitations/${again.id}/accept`, { method: 'POST' })).status).toBe(404);
+  });
+
+  it('lets an invitation lapse after its days, for the invited user and the org alike', async () => {
+    await as('operator', '/v1/users', { method: 'POST', json: { name: 'late' } });
+    const late = await tokenOf('late');
+    const offer = await body(invite('acme-admin', { user: 'late', role: 'viewer' }));
+    const days = (Date.parse(offer.expiresAt) - Date.parse(offer.createdAt)) / 86_400_000;
+    expect(Math.round(days)).toBe(7);
+    const store = new pg.Client({ connectionString: env.kumo.databaseUrl });
+    await store.connect();
+    await store.query("UPDATE invitations SET expires_at = now() - interval '1 second' WHERE id = $1", [
+      offer.id,
+    ]);
+    await store.end();
+    expect((await body(as(late, '/v1/invitations'))).items).toEqual([]);
+    const pending = (await body(as('acme-admin', '/v1/orgs/acme/invitations'))).items;
+    expect(pending.map((i: any) => i.user)).not.toContain('late');
+    expect((await as(late, `/v1/invitations/${offer.id}/accept`, { method: 'POST' })).status).toBe(404);
+    expect(await memberNames()).not.toContain('late');
+    // Inviting again makes a new, pending one.
+    const anew = await body(invite('acme-admin', { user: 'late', role: 'viewer' }));
+    expect(anew.id).not.toBe(offer.id);
+    expect((await as(late, `/v1/invitations/${anew.id}/accept`, { method: 'POST' })).status).toBe(200);
   });
 });
 

@@ -9,7 +9,7 @@ import {
   resourceInputSchema,
 } from '@kumo/api';
 import type { ChangeDescription } from '../engines/engine-catalog.js';
-import { NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
+import { AlreadyExistsError, NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
 import type { EventStore, KumoEvent } from '../store/event-store.js';
 import type { ResourceKey } from '../store/resource-rows.js';
 import type {
@@ -134,23 +134,27 @@ export class ResourceService {
       ...(PLATFORM_FINALIZERS[def.kind] ?? []),
       ...(input.metadata.finalizers ?? []),
     ]);
-    return this.store.create(
-      def.kind,
-      project,
-      {
-        name: input.metadata.name,
-        labels: input.metadata.labels ?? {},
-        finalizers,
-        spec: input.spec,
-        status: { phase: 'Pending' },
-      },
-      ctx,
-      {
-        ...(parent ? { parent } : {}),
-        ...(idempotency ? { idempotency } : {}),
-        ...this.admissionOf(def, project),
-      },
-    );
+    return this.store
+      .create(
+        def.kind,
+        project,
+        {
+          name: input.metadata.name,
+          labels: input.metadata.labels ?? {},
+          finalizers,
+          spec: input.spec,
+          status: { phase: 'Pending' },
+        },
+        ctx,
+        {
+          ...(parent ? { parent } : {}),
+          ...(idempotency ? { idempotency } : {}),
+          ...this.admissionOf(def, project),
+        },
+      )
+      .catch((err: unknown) => {
+        throw def.kind === 'Project' && err instanceof AlreadyExistsError ? projectNameTaken(input) : err;
+      });
   }
 
   /** PUT: replaces labels, finalizers (when given) and spec. metadata.resourceVersion acts like If-Match. */
@@ -322,6 +326,17 @@ function parentOf(
   if (def.scope === 'project') return { kind: 'Project', project: '', name: project };
   if (def.kind === 'Project') return { kind: 'Org', project: '', name: String(spec.org) };
   return undefined;
+}
+
+/**
+ * Project names are one namespace shared by every org (like bucket names): a taken name is refused
+ * with the same answer whoever holds it, the caller's org or another, so it says nothing more than
+ * that the name is not available.
+ */
+function projectNameTaken(input: ResourceInput): AlreadyExistsError {
+  return new AlreadyExistsError(
+    `The project name "${input.metadata.name}" is not available: project names are shared by all organisations on this Kumo. Choose another name.`,
+  );
 }
 
 function checkProject(input: ResourceInput, project: string): void {
