@@ -67,7 +67,7 @@ export function buildProgram(runtime: Runtime): Command {
     )
     .addHelpText(
       'after',
-      "\nExamples:\n  kumo up\n  kumo up --data-dir /tmp/kumo2 --port 7071\n  KUMO_DATABASE_URL=postgres://kumo@db/kumo kumo up\n\nBackups go to <data-dir>/backups, or to S3 with KUMO_BACKUP_S3_ENDPOINT, _BUCKET, _ACCESS_KEY_ID,\n_SECRET_ACCESS_KEY (and _REGION, _PREFIX, _PATH_STYLE); see docs/backups.md.\nRetention: KUMO_BACKUP_RETENTION_DAYS (backups of deleted databases, 7), KUMO_AUDIT_SYSTEM_RETENTION_DAYS\n(Kumo's own audit entries, 7).",
+      "\nExamples:\n  kumo up\n  kumo up --data-dir /tmp/kumo2 --port 7071\n  KUMO_DATABASE_URL=postgres://kumo@db/kumo kumo up\n\nBackups go to <data-dir>/backups, or to S3 with KUMO_BACKUP_S3_ENDPOINT, _BUCKET, _ACCESS_KEY_ID,\n_SECRET_ACCESS_KEY (and _REGION, _PREFIX, _PATH_STYLE, _PART_SIZE_MB); see docs/backups.md.\nRetention: KUMO_BACKUP_RETENTION_DAYS (backups of deleted databases, 7), KUMO_AUDIT_SYSTEM_RETENTION_DAYS\n(Kumo's own audit entries, 7).",
     )
     .action(async (options: Record<string, string | number | undefined>) => {
       // The server is an optional dependency of the CLI: loaded only for `kumo up`.

@@ -210,6 +210,18 @@ function backupStore(
     accessKeyId: required('KUMO_BACKUP_S3_ACCESS_KEY_ID'),
     secretAccessKey: required('KUMO_BACKUP_S3_SECRET_ACCESS_KEY'),
     forcePathStyle: (env.KUMO_BACKUP_S3_PATH_STYLE ?? 'true') !== 'false',
+    ...(env.KUMO_BACKUP_S3_PART_SIZE_MB
+      ? {
+          partSize:
+            parse(
+              'S3 multipart part size (KUMO_BACKUP_S3_PART_SIZE_MB)',
+              z.coerce.number().int().min(5).max(5120),
+              env.KUMO_BACKUP_S3_PART_SIZE_MB,
+            ) *
+            1024 *
+            1024,
+        }
+      : {}),
   };
 }
 

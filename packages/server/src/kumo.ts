@@ -176,7 +176,7 @@ export class Kumo {
         logger,
         crashPoints: faults,
       });
-      const objectStore = openObjectStore(config.backups.store);
+      const objectStore = openObjectStore(config.backups.store, faults);
       const agent = new Agent(
         'local',
         {

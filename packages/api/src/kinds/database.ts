@@ -90,6 +90,10 @@ export const databaseKind = defineKind({
     .strictObject({
       ...baseStatusShape,
       endpoint: z.strictObject({ host: z.string(), port: z.number().int() }).optional(),
+      credentialsVersion: z.number().int().optional().meta({
+        description:
+          'The credentials version the server accepts. After a rotation, the new password works once this reaches the version the rotation answered.',
+      }),
       usage: z
         .strictObject({ storageBytes: z.number().int() })
         .optional()

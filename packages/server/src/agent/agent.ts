@@ -84,6 +84,11 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    const leftovers = await this.deps.driver.sweep().catch((err: unknown) => {
+      this.deps.logger.warn({ err: String(err) }, 'could not remove what interrupted steps left behind');
+      return 0;
+    });
+    if (leftovers) this.deps.logger.info({ leftovers }, 'removed what interrupted steps left behind');
     if (this.backups) {
       const swept = await this.backups.sweepScratch().catch((err: unknown) => {
         this.deps.logger.warn(

@@ -199,24 +199,36 @@ describe('PostgreSQL backups', () => {
     expect(condition(await get('orders'), 'BackupHealthy')).toMatchObject({ status: 'True' });
   });
 
-  it('fails a backup that was Running when Kumo stopped, instead of leaving it looking alive', async () => {
+  it('takes again a backup that was Running when Kumo stopped, and fails it after 3 interrupted tries', async () => {
     const b = await backup('orders-interrupted', 'orders');
+    expect(b.status).toMatchObject({ phase: 'Succeeded', attempts: 1 });
     // As after a restart mid-backup: the status says Running, and no agent is taking it.
-    const res = await t.request(`${BACKUPS}/orders-interrupted/status`, {
-      method: 'PATCH',
-      json: { phase: 'Running', completedAt: null },
-    });
-    expect(res.status).toBe(200);
-    await t.request(`${BACKUPS}/orders-interrupted`, {
-      method: 'PATCH',
-      json: { metadata: { labels: { nudge: 'now' } } },
-    });
+    const interrupt = async (attempts: number) => {
+      const res = await t.request(`${BACKUPS}/orders-interrupted/status`, {
+        method: 'PATCH',
+        json: { phase: 'Running', completedAt: null, attempts },
+      });
+      expect(res.status).toBe(200);
+      await t.request(`${BACKUPS}/orders-interrupted`, {
+        method: 'PATCH',
+        json: { metadata: { labels: { nudge: String(attempts) } } },
+      });
+    };
+    await interrupt(1);
+    const retaken = await waitFor(async () => {
+      const x = await json(t.request(`${BACKUPS}/orders-interrupted`));
+      return x.status.phase === 'Succeeded' && x.status.attempts === 2 ? x : undefined;
+    }, 'the interrupted backup to be taken again');
+    expect(retaken.status.object.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const events = (await json(t.request(`${BACKUPS}/orders-interrupted/events`))).items;
+    expect(events.map((e: { reason: string }) => e.reason)).toContain('Interrupted');
+
+    await interrupt(3);
     const failed = await waitFor(async () => {
       const x = await json(t.request(`${BACKUPS}/orders-interrupted`));
       return x.status.phase === 'Failed' ? x : undefined;
-    }, 'the interrupted backup to be failed');
+    }, 'the backup interrupted 3 times to be failed');
     expect(condition(failed, 'Succeeded')).toMatchObject({ status: 'False', reason: 'Interrupted' });
-    expect(b.status.phase).toBe('Succeeded');
     await t.request(`${BACKUPS}/orders-interrupted`, { method: 'DELETE' });
   });
 

@@ -243,12 +243,15 @@ describe('managed PostgreSQL', () => {
 
   it('rotates the password: the new one works, the old one stops working', async () => {
     const old = await uri('orders');
+    expect((await get('orders')).status.credentialsVersion).toBe(1);
     const rotated = await json(t.request(`${DB}/orders/credentials/rotate`, { method: 'POST' }));
     expect(rotated.version).toBe(2);
+    // Status says when the server has the new password; from then on it works.
     await waitFor(
-      () => queryFrom(rotated.uri, '127.0.0.2', 'SELECT 1').then(() => true),
-      'new password accepted',
+      async () => ((await get('orders')).status.credentialsVersion === 2 ? true : undefined),
+      'status.credentialsVersion 2',
     );
+    expect(await queryFrom(rotated.uri, '127.0.0.2', 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
     await expect(queryFrom(old, '127.0.0.2', 'SELECT 1')).rejects.toThrow(/password authentication failed/);
   });
 

@@ -392,6 +392,7 @@ export class DatabaseReconciler implements Reconciler {
           phase,
           conditions,
           ...(seen.endpoint ? { endpoint: seen.endpoint } : {}),
+          ...(seen.credentialsVersion !== undefined ? { credentialsVersion: seen.credentialsVersion } : {}),
           ...(seen.usage ? { usage: seen.usage } : {}),
         };
       },

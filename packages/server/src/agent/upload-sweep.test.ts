@@ -38,7 +38,7 @@ it('removes what backups interrupted by a stop left in the filesystem store when
   }
 });
 
-it('removes the scratch instance of a verification a crash interrupted when it starts, and no database', async () => {
+it("removes what interrupted steps left (a verification's scratch instance, a template build, temporary files) when it starts, and no data", async () => {
   const dir = await mkdtemp(join(tmpdir(), 'kumo-sweep-'));
   try {
     // As a Kumo killed mid-verification leaves it, after the backup was deleted meanwhile: its
@@ -59,9 +59,20 @@ it('removes the scratch instance of a verification a crash interrupted when it s
         }),
       );
     }
+    // And what other interrupted steps leave: a template build, temporary state and config files.
+    const template = join(dir, 'templates', 'postgres-15');
+    await mkdir(join(template, 'data.building-4242', 'base'), { recursive: true });
+    await writeFile(join(template, 'initdb-pwfile'), 'secret\n');
+    await writeFile(join(databases, 'a1b2c3', 'instance.json.tmp'), '{"half":');
+    await mkdir(join(databases, 'a1b2c3', 'data'));
+    await writeFile(join(databases, 'a1b2c3', 'data', 'kumo.conf.kumo-tmp'), 'port = 1');
+    await writeFile(join(databases, 'a1b2c3', 'data', 'kumo.conf'), 'port = 1');
     const t = await startTestKumo(inject('pg'), { dataDir: dir });
     try {
       expect(await readdir(databases)).toEqual(['a1b2c3']);
+      expect(await readdir(template)).toEqual([]);
+      expect((await readdir(join(databases, 'a1b2c3'))).sort()).toEqual(['data', 'instance.json']);
+      expect(await readdir(join(databases, 'a1b2c3', 'data'))).toEqual(['kumo.conf']);
     } finally {
       await t.stop();
     }

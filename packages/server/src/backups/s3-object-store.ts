@@ -14,6 +14,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { type CrashPoints, NO_CRASH_POINTS } from '../faults/crash-points.js';
 import {
   type ObjectInfo,
   type ObjectStore,
@@ -58,7 +59,11 @@ export class S3ObjectStore implements ObjectStore {
    */
   private readonly creating = new Set<Promise<unknown>>();
 
-  constructor(private readonly config: S3StoreConfig) {
+  constructor(
+    private readonly config: S3StoreConfig,
+    /** Test-only fault injection; default: none. */
+    private readonly crash: CrashPoints = NO_CRASH_POINTS,
+  ) {
     this.description = `s3 ${config.endpoint} bucket ${config.bucket}${config.prefix ? ` prefix ${config.prefix}` : ''}`;
     this.partSize = config.partSize ?? DEFAULT_PART_SIZE;
     this.client = new S3Client({
@@ -110,6 +115,7 @@ export class S3ObjectStore implements ObjectStore {
       );
       partMd5s.push(md5);
       parts.push({ PartNumber, ETag: res.ETag! });
+      this.crash.reach('s3.part-uploaded');
     };
 
     try {

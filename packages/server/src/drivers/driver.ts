@@ -28,6 +28,8 @@ export interface Observation {
   configApplied: boolean;
   aclApplied: boolean;
   credentialsApplied: boolean;
+  /** The version of the credentials the server was last given, when it was given any. */
+  credentialsVersion?: number;
   /** The process died while it should have been running (not stopped by Kumo). */
   crashed: boolean;
   endpoint?: { host: string; port: number };
@@ -124,6 +126,11 @@ export interface RuntimeDriver extends Partial<BackupDriver> {
   delete(uid: string): Promise<void>;
   /** The uids of the instances this driver has (whatever state they are in). */
   instances(): Promise<string[]>;
+  /**
+   * Removes what steps a crash interrupted left behind (temporary files, half-built templates).
+   * Called once at start, before any reconcile. Idempotent; never touches an instance's data.
+   */
+  sweep(): Promise<number>;
   /** The last `tail` lines of the server's log. */
   logs(uid: string, tail: number): Promise<string[]>;
   /** Calls onLine for every new log line until signal aborts. */

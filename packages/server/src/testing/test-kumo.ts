@@ -40,7 +40,8 @@ export async function startTestKumo(
   const url = options.databaseUrl ?? (await createTestDatabase(server));
   // Test ports stay below the kernel's ephemeral range (32768+), where client sockets would take
   // them: 21000-30999 here, 31000-32599 for the driver tests, 32600-32649 for the secrets-in-logs
-  // test's `kumo up`, 32700 for a fixed one.
+  // test's `kumo up`, 32650-32699 for the random crash test's, 32700 for a fixed one, 32710-32767 for
+  // the crash-point suites (20 each).
   const base = 21000 + 50 * Math.floor(Math.random() * 200);
   const dbPorts = options.dbPorts ?? `${base}-${base + 49}`;
   const config = resolveConfig(

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { open, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { EngineCatalog } from '../../engines/engine-catalog.js';
 import { type CrashPoints, NO_CRASH_POINTS } from '../../faults/crash-points.js';
@@ -99,6 +100,7 @@ export class LocalDriver implements RuntimeDriver {
         running && state.applied.restart === wanted.restart && state.applied.reload === wanted.reload,
       aclApplied: running && state.applied.acl === wanted.acl,
       credentialsApplied: state.applied.credentials === spec.credentials.version,
+      ...(state.applied.credentials !== undefined ? { credentialsVersion: state.applied.credentials } : {}),
       crashed: state.expectRunning && !running,
       endpoint: { host: this.options.advertiseHost, port: state.port },
       ...(storageBytes !== undefined ? { usage: { storageBytes } } : {}),
@@ -146,7 +148,7 @@ export class LocalDriver implements RuntimeDriver {
       state.expectRunning = true;
       await writeState(paths, state);
       this.crash.reach('local.start.intent-saved');
-      await engine.start(ctx, spec);
+      await this.start(engine, ctx, spec);
       this.crash.reach('local.start.started');
       actions.push(
         crashed
@@ -156,7 +158,7 @@ export class LocalDriver implements RuntimeDriver {
     } else if (state.applied.restart !== wanted.restart) {
       await engine.stop(ctx);
       this.crash.reach('local.restart.stopped');
-      await engine.start(ctx, spec);
+      await this.start(engine, ctx, spec);
       this.crash.reach('local.restart.started');
       actions.push({ reason: 'Restarted', message: 'server restarted to apply a configuration change' });
     } else if (state.applied.reload !== wanted.reload || state.applied.acl !== wanted.acl) {
@@ -188,6 +190,20 @@ export class LocalDriver implements RuntimeDriver {
       });
     }
     return { actions };
+  }
+
+  /**
+   * Starts the server; a start that fails is not a crash (nothing ran that could have stopped
+   * unexpectedly), so it is no longer expected to run until the next start. Throws DriverError.
+   */
+  private async start(engine: LocalEngine, ctx: EngineContext, spec: InstanceSpec): Promise<void> {
+    try {
+      await engine.start(ctx, spec);
+    } catch (err) {
+      ctx.state.expectRunning = false;
+      await ctx.saveState();
+      throw err;
+    }
   }
 
   async backup(spec: InstanceSpec, output?: number): Promise<BackupStream> {
@@ -246,6 +262,24 @@ export class LocalDriver implements RuntimeDriver {
     await rm(paths.root, { recursive: true, force: true });
     this.crash.reach('local.delete.removed');
     this.reportedDead.delete(uid);
+  }
+
+  async sweep(): Promise<number> {
+    const leftovers: string[] = [];
+    for (const entry of await readdir(this.options.templatesRoot).catch(() => [] as string[])) {
+      const dir = join(this.options.templatesRoot, entry);
+      for (const name of await readdir(dir).catch(() => [] as string[]))
+        if (name.startsWith('data.building-') || name === 'initdb-pwfile') leftovers.push(join(dir, name));
+    }
+    for (const uid of await this.instances()) {
+      const paths = instancePaths(this.options.root, uid);
+      for (const dir of [paths.root, paths.data, paths.run]) {
+        for (const name of await readdir(dir).catch(() => [] as string[]))
+          if (name.endsWith('.kumo-tmp') || name === 'instance.json.tmp') leftovers.push(join(dir, name));
+      }
+    }
+    for (const path of leftovers) await rm(path, { recursive: true, force: true });
+    return leftovers.length;
   }
 
   async instances(): Promise<string[]> {
