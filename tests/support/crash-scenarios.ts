@@ -105,6 +105,13 @@ export async function backupDone(api: Api, name: string): Promise<any> {
   );
 }
 
+/** The setup of the scenarios that change a running PostgreSQL. */
+async function readyOrders(api: Api): Promise<void> {
+  await project(api);
+  await createDb(api, 'orders', ENGINE.postgres);
+  await phase(api, 'orders', 'Ready');
+}
+
 /** Waits until the database's in-place restore has ended; fails unless it Succeeded. */
 async function restored(api: Api, name: string): Promise<any> {
   const db = await waitFor(
@@ -172,36 +179,66 @@ export const databaseScenarios: Scenario[] = [
     },
   },
   {
-    name: 'update parameters (a restart and a reload) and the ACL',
-    setup: async (api) => {
-      await project(api);
-      await createDb(api, 'orders', ENGINE.postgres);
-      await phase(api, 'orders', 'Ready');
+    name: 'update a parameter that needs a restart',
+    setup: readyOrders,
+    act: (api) =>
+      ok(api.call('PATCH', `${P}/databases/orders`, { spec: { parameters: { max_connections: 77 } } })),
+    converged: async (api) => {
+      const db = await phase(api, 'orders', 'Ready');
+      expect(db.metadata.generation).toBe(2);
+      expect(await sql(api, 'orders', 'SHOW max_connections')).toEqual([{ max_connections: '77' }]);
+      return { liveInstances: [db.metadata.uid], runningServers: 1 };
     },
+  },
+  {
+    name: 'update a reloadable parameter and the ACL',
+    setup: readyOrders,
     act: (api) =>
       ok(
         api.call('PATCH', `${P}/databases/orders`, {
-          spec: {
-            parameters: { max_connections: 77, work_mem: 8192 },
-            acl: [{ cidr: '127.0.0.1/32' }, { cidr: '10.9.8.0/24' }],
-          },
+          spec: { parameters: { work_mem: 8192 }, acl: [{ cidr: '127.0.0.1/32' }, { cidr: '10.9.8.0/24' }] },
         }),
       ),
     converged: async (api) => {
       const db = await phase(api, 'orders', 'Ready');
       expect(db.metadata.generation).toBe(2);
-      expect(await sql(api, 'orders', 'SHOW max_connections')).toEqual([{ max_connections: '77' }]);
       expect(await sql(api, 'orders', 'SHOW work_mem')).toEqual([{ work_mem: '8MB' }]);
+      const acl = db.status.conditions.find((c: { type: string }) => c.type === 'AclApplied');
+      expect(acl.message).toBe('2 ACL entries enforced');
       return { liveInstances: [db.metadata.uid], runningServers: 1 };
     },
   },
   {
-    name: 'rotate the credentials',
+    name: 'stop a Redis database',
     setup: async (api) => {
       await project(api);
-      await createDb(api, 'orders', ENGINE.postgres);
-      await phase(api, 'orders', 'Ready');
+      await createDb(api, 'cache', ENGINE.redis);
+      await phase(api, 'cache', 'Ready');
     },
+    act: (api) => ok(api.call('PATCH', `${P}/databases/cache`, { spec: { stopped: true } })),
+    converged: async (api) => {
+      const db = await phase(api, 'cache', 'Stopped');
+      return { liveInstances: [db.metadata.uid], runningServers: 0 };
+    },
+  },
+  {
+    name: 'update a Redis parameter that needs a restart',
+    setup: async (api) => {
+      await project(api);
+      await createDb(api, 'cache', ENGINE.redis);
+      await phase(api, 'cache', 'Ready');
+    },
+    act: (api) => ok(api.call('PATCH', `${P}/databases/cache`, { spec: { parameters: { databases: 32 } } })),
+    converged: async (api) => {
+      const db = await phase(api, 'cache', 'Ready');
+      // The server runs the new setting: database 31 exists only with databases 32.
+      expect(await redis(api, 'cache', (r) => r.select(31))).toBe('OK');
+      return { liveInstances: [db.metadata.uid], runningServers: 2 };
+    },
+  },
+  {
+    name: 'rotate the credentials',
+    setup: readyOrders,
     act: async (api) => void (await credentials(api, 'orders', true)),
     converged: async (api) => {
       const now = await credentials(api, 'orders');
@@ -221,11 +258,7 @@ export const databaseScenarios: Scenario[] = [
   },
   {
     name: 'stop a database',
-    setup: async (api) => {
-      await project(api);
-      await createDb(api, 'orders', ENGINE.postgres);
-      await phase(api, 'orders', 'Ready');
-    },
+    setup: readyOrders,
     act: (api) => ok(api.call('PATCH', `${P}/databases/orders`, { spec: { stopped: true } })),
     converged: async (api) => {
       const db = await phase(api, 'orders', 'Stopped');
@@ -248,11 +281,7 @@ export const databaseScenarios: Scenario[] = [
   },
   {
     name: 'delete a database',
-    setup: async (api) => {
-      await project(api);
-      await createDb(api, 'orders', ENGINE.postgres);
-      await phase(api, 'orders', 'Ready');
-    },
+    setup: readyOrders,
     act: (api) => ok(api.call('DELETE', `${P}/databases/orders`)),
     converged: async (api) => {
       await waitFor(
@@ -299,6 +328,7 @@ export const CRASH_POINTS = {
     'postgres.template.password-saved',
     'postgres.template.ready',
     'redis.start.server-started',
+    'redis.stop.proxy-stopped',
   ],
   backups: [
     'backup.delete.object-removed',
@@ -373,6 +403,27 @@ export const backupScenarios: Scenario[] = [
         backup.status.object.key,
         `${backup.status.object.key}.manifest.json`,
       ]);
+      return { liveInstances: [await uidOf(api, 'orders')], runningServers: 1 };
+    },
+  },
+  {
+    name: 'take two backups of one database at once',
+    setup: async (api) => {
+      await readyOrders(api);
+      await seedRows(api, 'orders');
+    },
+    act: async (api) => {
+      for (const name of ['first', 'second'])
+        await ok(api.call('POST', `${P}/backups`, { metadata: { name }, spec: { database: 'orders' } }));
+    },
+    converged: async (api, { dataDir }) => {
+      const keys: string[] = [];
+      for (const name of ['first', 'second']) {
+        const backup = await backupDone(api, name);
+        expect(backup.status.phase, `${name}: ${JSON.stringify(backup.status)}`).toBe('Succeeded');
+        keys.push(backup.status.object.key, `${backup.status.object.key}.manifest.json`);
+      }
+      expect(await backupFiles(dataDir)).toEqual(keys.sort());
       return { liveInstances: [await uidOf(api, 'orders')], runningServers: 1 };
     },
   },

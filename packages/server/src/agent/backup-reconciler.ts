@@ -59,7 +59,9 @@ export class BackupReconciler implements Reconciler {
       case 'Pending':
         return this.take(backup, sameDb);
       case 'Running': {
-        if (status.databaseUid && this.runner.isBusy(status.databaseUid)) return;
+        if (this.runner.isTaking(backup.metadata.uid)) return;
+        // Another backup of its database runs here: take this one up again after it.
+        if (status.databaseUid && this.runner.isBusy(status.databaseUid)) return { requeueAfterMs: 1000 };
         // Running here, but not in this process: Kumo stopped or crashed while it ran. What that
         // try stored is discarded and it is taken again, a few times at most.
         if (sameDb) await this.runner.discardInterrupted(backup, sameDb);

@@ -32,7 +32,10 @@ export class BackupError extends Error {
  * runs at a time.
  */
 export class BackupRunner {
+  /** Databases (by uid) with a backup being taken, one at a time each. */
   private readonly busy = new Set<string>();
+  /** The backups (by uid) being taken. */
+  private readonly taking = new Set<string>();
   private readonly verifying = new Set<string>();
 
   constructor(
@@ -53,11 +56,17 @@ export class BackupRunner {
     return this.busy.has(databaseUid);
   }
 
+  /** Whether this backup (by uid) is being taken by this agent now. */
+  isTaking(backupUid: string): boolean {
+    return this.taking.has(backupUid);
+  }
+
   /** Takes the backup. Resolves with the final status; never throws for a failed backup. */
   async run(backup: Resource, db: Resource): Promise<'Succeeded' | 'Failed' | 'Busy'> {
     const dbUid = db.metadata.uid;
     if (this.busy.has(dbUid)) return 'Busy';
     this.busy.add(dbUid);
+    this.taking.add(backup.metadata.uid);
     const key = objectKey(backup, db);
     const startedAt = new Date().toISOString();
     const spec = db.spec as { engine: 'postgres' | 'redis'; version: string; target: string; plan: string };
@@ -175,6 +184,7 @@ export class BackupRunner {
       return 'Failed';
     } finally {
       this.busy.delete(dbUid);
+      this.taking.delete(backup.metadata.uid);
     }
   }
 

@@ -346,17 +346,11 @@ export class DatabaseReconciler implements Reconciler {
           }));
         const healthy = seen.ready && seen.configApplied && seen.aclApplied && seen.credentialsApplied;
         set('Provisioned', seen.exists, seen.exists ? 'Provisioned' : 'Provisioning');
-        set(
-          'ConfigApplied',
-          seen.configApplied || (spec.stopped && seen.exists),
-          seen.configApplied ? 'Applied' : 'Pending',
-        );
-        set(
-          'AclApplied',
-          seen.aclApplied || (spec.stopped && seen.exists),
-          seen.aclApplied ? 'Applied' : 'Pending',
-          enforcedAcl(spec.acl, Date.now()),
-        );
+        // A stopped server has nothing to apply: it starts with the spec's configuration.
+        const configApplied = seen.configApplied || (spec.stopped && seen.exists);
+        const aclApplied = seen.aclApplied || (spec.stopped && seen.exists);
+        set('ConfigApplied', configApplied, configApplied ? 'Applied' : 'Pending');
+        set('AclApplied', aclApplied, aclApplied ? 'Applied' : 'Pending', enforcedAcl(spec.acl, Date.now()));
         if (seen.exists && !seen.usage)
           set(
             'StorageWithinQuota',

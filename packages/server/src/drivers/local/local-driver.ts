@@ -73,6 +73,8 @@ export class LocalDriver implements RuntimeDriver {
   private readonly reportedDead = new Set<string>();
   private readonly watcher: NodeJS.Timeout;
   private readonly crash: CrashPoints;
+  /** Per instance: the tail of the chain of steps waiting for each other (see lock). */
+  private readonly locks = new Map<string, Promise<void>>();
 
   constructor(private readonly options: LocalDriverOptions) {
     this.as = new AsUser(options.user);
@@ -109,6 +111,31 @@ export class LocalDriver implements RuntimeDriver {
   }
 
   async apply(spec: InstanceSpec): Promise<ApplyOutcome> {
+    const release = await this.lock(spec.uid);
+    try {
+      return await this.converge(spec);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * One step at a time per instance: apply, delete and restore wait for each other, and for a
+   * backup until its dump has ended (a restart or a stop no longer cuts a dump off). Resolves with
+   * the release, once every earlier holder has released.
+   */
+  private lock(uid: string): Promise<() => void> {
+    const previous = this.locks.get(uid) ?? Promise.resolve();
+    let release!: () => void;
+    const held = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+    this.locks.set(uid, held);
+    void held.then(() => {
+      if (this.locks.get(uid) === held) this.locks.delete(uid);
+    });
+    return previous.then(() => release);
+  }
+
+  private async converge(spec: InstanceSpec): Promise<ApplyOutcome> {
     const actions: ApplyOutcome['actions'] = [];
     const paths = instancePaths(this.options.root, spec.uid);
     let state = await readState(paths);
@@ -127,6 +154,8 @@ export class LocalDriver implements RuntimeDriver {
     }
     const wanted = rendered.fingerprints;
     const running = isAlive(await engine.pid(ctx));
+    // Not running, yet some of its processes are (a kill between starting or stopping them).
+    const partly = !running && (await engine.anyAlive(ctx));
 
     if (spec.stopped) {
       // The intent first: a crash between the two leaves a stop to finish, not a "crash" to report.
@@ -135,7 +164,7 @@ export class LocalDriver implements RuntimeDriver {
         await writeState(paths, state);
         this.crash.reach('local.stop.intent-saved');
       }
-      if (running) {
+      if (running || partly) {
         await engine.stop(ctx);
         this.crash.reach('local.stop.stopped');
         actions.push({ reason: 'Stopped', message: 'server stopped on request' });
@@ -144,6 +173,8 @@ export class LocalDriver implements RuntimeDriver {
     }
 
     if (!running) {
+      // Whole or not at all: what still runs of it is stopped, then everything starts with this spec.
+      if (partly) await engine.stop(ctx);
       const crashed = state.expectRunning;
       state.expectRunning = true;
       await writeState(paths, state);
@@ -207,8 +238,16 @@ export class LocalDriver implements RuntimeDriver {
   }
 
   async backup(spec: InstanceSpec, output?: number): Promise<BackupStream> {
-    const { ctx, engine } = await this.running(spec);
-    return engine.backup(ctx, spec, output);
+    const release = await this.lock(spec.uid);
+    try {
+      const { ctx, engine } = await this.running(spec);
+      const stream = await engine.backup(ctx, spec, output);
+      stream.facts.then(release, release); // held until the dump has ended
+      return stream;
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   async restore(
@@ -216,8 +255,13 @@ export class LocalDriver implements RuntimeDriver {
     body: AsyncIterable<Uint8Array>,
     options: { replace: boolean },
   ): Promise<void> {
-    const { ctx, engine } = await this.running(spec);
-    await engine.restore(ctx, spec, body, options.replace);
+    const release = await this.lock(spec.uid);
+    try {
+      const { ctx, engine } = await this.running(spec);
+      await engine.restore(ctx, spec, body, options.replace);
+    } finally {
+      release();
+    }
   }
 
   async dataFacts(spec: InstanceSpec): Promise<DataFacts> {
@@ -243,6 +287,15 @@ export class LocalDriver implements RuntimeDriver {
   }
 
   async delete(uid: string): Promise<void> {
+    const release = await this.lock(uid);
+    try {
+      await this.remove(uid);
+    } finally {
+      release();
+    }
+  }
+
+  private async remove(uid: string): Promise<void> {
     const paths = instancePaths(this.options.root, uid);
     const state = await readState(paths);
     if (state) {
@@ -439,7 +492,8 @@ export class LocalDriver implements RuntimeDriver {
     for (const uid of uids) {
       const paths = instancePaths(this.options.root, uid);
       const state = await readState(paths).catch(() => undefined);
-      if (!state?.expectRunning) continue;
+      // A step under way (a restart, a restore that restarts it) stops and starts it on purpose.
+      if (!state?.expectRunning || this.locks.has(uid)) continue;
       const alive = isAlive(await this.engine(state.engine).pid(this.context(paths, state)));
       if (alive) this.reportedDead.delete(uid);
       else if (!this.reportedDead.has(uid)) {

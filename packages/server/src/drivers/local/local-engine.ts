@@ -53,6 +53,11 @@ export interface LocalEngine {
   reload(ctx: EngineContext, spec: InstanceSpec): Promise<void>;
   /** The server's PID as its pid file says (it may be dead). */
   pid(ctx: EngineContext): Promise<number | undefined>;
+  /**
+   * Whether any of the instance's processes runs (a kill between starting or stopping them can
+   * leave one of several): such an instance is stopped whole before it is started again.
+   */
+  anyAlive(ctx: EngineContext): Promise<boolean>;
   /** Makes the spec's credentials the valid ones. Idempotent. */
   applyCredentials(ctx: EngineContext, spec: InstanceSpec): Promise<void>;
   /** Connects with the spec's credentials: undefined when that works, else what failed. */

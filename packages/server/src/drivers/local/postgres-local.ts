@@ -10,7 +10,7 @@ import { parametersOf } from '../../engines/engine-catalog.js';
 import type { CrashPoints } from '../../faults/crash-points.js';
 import { stderrOf } from '../../system/service-user.js';
 import { type BackupStream, type DataFacts, DriverError, type InstanceSpec } from '../driver.js';
-import { tailFile, readPidFile, type AsUser } from './instance-files.js';
+import { isAlive, tailFile, readPidFile, type AsUser } from './instance-files.js';
 import { type EngineContext, type LocalEngine, type RenderedConfig, fingerprint } from './local-engine.js';
 
 const ADMIN = 'kumo_admin'; // cannot clash with a database name: DNS labels have no "_"
@@ -105,6 +105,10 @@ export class PostgresLocal implements LocalEngine {
 
   pid(ctx: EngineContext): Promise<number | undefined> {
     return readPidFile(join(ctx.paths.data, 'postmaster.pid'));
+  }
+
+  async anyAlive(ctx: EngineContext): Promise<boolean> {
+    return isAlive(await this.pid(ctx));
   }
 
   async applyCredentials(ctx: EngineContext, spec: InstanceSpec): Promise<void> {

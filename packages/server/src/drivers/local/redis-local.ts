@@ -114,6 +114,7 @@ export class RedisLocal implements LocalEngine {
       await this.waitUntil(ctx, async () => !isAlive(pid), `${pidFile.replace('.pid', '')} to stop`).catch(
         () => process.kill(pid!, 'SIGKILL'),
       );
+      if (pidFile === 'acl-proxy.pid') ctx.crash.reach('redis.stop.proxy-stopped');
     }
   }
 
@@ -201,6 +202,12 @@ export class RedisLocal implements LocalEngine {
     const redis = await readPidFile(join(ctx.paths.run, 'redis.pid'));
     const proxy = await readPidFile(join(ctx.paths.run, 'acl-proxy.pid'));
     return isAlive(redis) && isAlive(proxy) ? redis : undefined;
+  }
+
+  async anyAlive(ctx: EngineContext): Promise<boolean> {
+    for (const pidFile of ['redis.pid', 'acl-proxy.pid'])
+      if (isAlive(await readPidFile(join(ctx.paths.run, pidFile)))) return true;
+    return false;
   }
 
   async applyCredentials(ctx: EngineContext, spec: InstanceSpec): Promise<void> {
