@@ -24,6 +24,8 @@ const MAX_ATTEMPTS = 3;
 export class BackupReconciler implements Reconciler {
   readonly name = 'backup-agent';
   readonly kind = 'Backup';
+  /** Backups (by uid) found interrupted, and when: until they are taken again. */
+  private readonly interrupted = new Map<string, number>();
 
   constructor(
     private readonly client: AgentClient,
@@ -45,6 +47,8 @@ export class BackupReconciler implements Reconciler {
       if (!backup.metadata.finalizers.includes(BACKUP_FINALIZER)) return;
       try {
         await this.runner.deleteObjects(backup);
+        // Deleted while Running: what a try a crash interrupted may have stored is removed too.
+        if (!status.object) await this.runner.discardInterrupted(backup);
       } catch (err) {
         // Kept (and retried) until its object is gone: say why it is still here.
         await this.client.event(backup, 'Warning', 'ObjectDeleteFailed', (err as Error).message);
@@ -63,18 +67,28 @@ export class BackupReconciler implements Reconciler {
         // Another backup of its database runs here: take this one up again after it.
         if (status.databaseUid && this.runner.isBusy(status.databaseUid)) return { requeueAfterMs: 1000 };
         // Running here, but not in this process: Kumo stopped or crashed while it ran. What that
-        // try stored is discarded and it is taken again, a few times at most.
-        if (sameDb) await this.runner.discardInterrupted(backup, sameDb);
+        // try stored is discarded (once) and it is taken again, a few times at most; its database
+        // gets the usual wait to be Ready from when the interruption was found.
         const attempts = status.attempts ?? 1;
-        if (sameDb && attempts < MAX_ATTEMPTS) {
-          await this.client.event(
-            backup,
-            'Warning',
-            'Interrupted',
-            `Kumo stopped while this backup ran (attempt ${attempts} of ${MAX_ATTEMPTS}); taking it again`,
-          );
-          return this.take(backup, sameDb);
+        let found = this.interrupted.get(backup.metadata.uid);
+        if (found === undefined) {
+          found = Date.now();
+          this.interrupted.set(backup.metadata.uid, found);
+          await this.runner.discardInterrupted(backup);
+          if (sameDb && attempts < MAX_ATTEMPTS)
+            await this.client.event(
+              backup,
+              'Warning',
+              'Interrupted',
+              `Kumo stopped while this backup ran (attempt ${attempts} of ${MAX_ATTEMPTS}); taking it again`,
+            );
         }
+        if (sameDb && attempts < MAX_ATTEMPTS) {
+          const result = await this.take(backup, sameDb, found);
+          if (!result?.requeueAfterMs) this.interrupted.delete(backup.metadata.uid);
+          return result;
+        }
+        this.interrupted.delete(backup.metadata.uid);
         await this.runner.fail(
           backup,
           sameDb,
@@ -100,7 +114,15 @@ export class BackupReconciler implements Reconciler {
     }
   }
 
-  private async take(backup: Resource, db: Resource | undefined): Promise<ReconcileResult | void> {
+  /**
+   * Takes the backup once its database is Ready, waiting up to READY_WAIT_MS from `since` (its
+   * creation, or when its interruption was found).
+   */
+  private async take(
+    backup: Resource,
+    db: Resource | undefined,
+    since = Date.parse(backup.metadata.createdAt),
+  ): Promise<ReconcileResult | void> {
     const name = (backup.spec as BackupSpec).database;
     if (!db) {
       return this.runner.fail(
@@ -124,7 +146,7 @@ export class BackupReconciler implements Reconciler {
       );
     }
     if (db.status.phase !== 'Ready') {
-      if (Date.now() - Date.parse(backup.metadata.createdAt) > READY_WAIT_MS) {
+      if (Date.now() - since > READY_WAIT_MS) {
         return this.runner.fail(
           backup,
           db,

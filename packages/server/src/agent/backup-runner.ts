@@ -67,7 +67,11 @@ export class BackupRunner {
     if (this.busy.has(dbUid)) return 'Busy';
     this.busy.add(dbUid);
     this.taking.add(backup.metadata.uid);
-    const key = objectKey(backup, db);
+    const key = objectKey(backup, {
+      name: db.metadata.name,
+      uid: dbUid,
+      engine: (db.spec as { engine: string }).engine,
+    });
     const startedAt = new Date().toISOString();
     const spec = db.spec as { engine: 'postgres' | 'redis'; version: string; target: string; plan: string };
     // Running is written while the dump starts, not before it: the write's wait is not added to
@@ -179,6 +183,7 @@ export class BackupRunner {
           ? caught
           : new BackupError('InternalError', String((caught as Error)?.message ?? caught));
       await this.store.delete(key).catch(() => undefined);
+      await this.store.delete(`${key}.manifest.json`).catch(() => undefined);
       await running.catch(() => undefined);
       await this.fail(backup, db, err);
       return 'Failed';
@@ -415,9 +420,18 @@ export class BackupRunner {
     await this.store.delete(`${key}.manifest.json`);
   }
 
-  /** Removes what an interrupted take of this backup stored or left half-written. */
-  async discardInterrupted(backup: Resource, db: Resource): Promise<void> {
-    const key = objectKey(backup, db);
+  /**
+   * Removes what an interrupted take of this backup stored or left half-written (its key follows
+   * from what its status recorded when it started; nothing when it never started).
+   */
+  async discardInterrupted(backup: Resource): Promise<void> {
+    const status = backup.status as BackupStatus;
+    if (!status.databaseUid || !status.engine) return;
+    const key = objectKey(backup, {
+      name: (backup.spec as { database: string }).database,
+      uid: status.databaseUid,
+      engine: status.engine,
+    });
     await this.store.delete(key);
     await this.store.delete(`${key}.manifest.json`);
   }
@@ -481,9 +495,9 @@ export class BackupRunner {
 }
 
 /** Where a backup's object lives: by project, database name and uid, backup name and uid. */
-function objectKey(backup: Resource, db: Resource): string {
-  const ext = (db.spec as { engine: string }).engine === 'redis' ? 'rdb' : 'dump';
-  return `${backup.metadata.project}/${db.metadata.name}/${db.metadata.uid}/${backup.metadata.name}-${backup.metadata.uid}.${ext}`;
+function objectKey(backup: Resource, db: { name: string; uid: string; engine: string }): string {
+  const ext = db.engine === 'redis' ? 'rdb' : 'dump';
+  return `${backup.metadata.project}/${db.name}/${db.uid}/${backup.metadata.name}-${backup.metadata.uid}.${ext}`;
 }
 
 function keyOf(r: Resource): ResourceKey {

@@ -391,6 +391,17 @@ describe('failures are reported, never hidden', () => {
     // The test's Kumo tries a crash loop again after 3 s (5 minutes by default): the cause is gone.
     const recovered = await ready('flaky');
     expect(recovered.metadata.generation).toBe(flaky.metadata.generation);
+    // It crashes again within the 10 minutes: a crash loop again, now waiting twice as long (6 s).
+    const pidAgain = await waitFor(async () => await livePid(), 'a running server');
+    process.kill(pidAgain, 'SIGKILL');
+    const again = await waitFor(async () => {
+      const d = await get('flaky');
+      return d.status.phase === 'Error' ? d : undefined;
+    }, 'Error again');
+    expect(again.status.conditions.find((c: { type: string }) => c.type === 'Ready').message).toMatch(
+      /crashed 6 times in 10 minutes/,
+    );
+    await ready('flaky');
     await t.request(`${DB}/flaky`, { method: 'DELETE' });
     await waitFor(
       async () => ((await t.request(`${DB}/flaky`)).status === 404 ? true : undefined),

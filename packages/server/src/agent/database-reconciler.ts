@@ -33,12 +33,16 @@ interface CrashLoop {
   retryAt: number;
   backoffMs: number;
   message: string;
+  /** Set once its wait is over and the server was started again: the next crash counts anew. */
+  retried?: boolean;
 }
 
 export interface DatabaseReconcilerOptions {
   /** The first wait before a crash loop is tried again (doubling each time). Default: 5 minutes. */
   crashLoopRetryMs?: number;
 }
+/** How soon a database whose instance is busy (a dump) is reconciled again. */
+const BUSY_RETRY_MS = 2000;
 /** Storage usage and readiness are re-observed at least this often. */
 const OBSERVE_INTERVAL_MS = 30_000;
 
@@ -81,6 +85,8 @@ export class DatabaseReconciler implements Reconciler {
     const uid = db.metadata.uid;
     this.keysByUid.set(uid, key);
 
+    // A dump of it runs (a backup): its changes wait for it without holding a worker.
+    if (this.driver.busy(uid)) return { requeueAfterMs: BUSY_RETRY_MS };
     if (db.metadata.deletionTimestamp) {
       if (!db.metadata.finalizers.includes(RUNTIME_FINALIZER)) return;
       await this.driver.delete(uid);
@@ -100,7 +106,8 @@ export class DatabaseReconciler implements Reconciler {
       this.forget(uid); // a new spec: try at once
     else if (loop && now < loop.retryAt) return { requeueAfterMs: loop.retryAt - now }; // stays in Error
     // Its wait is over: the crash that ended the loop was counted; this start is the next try.
-    const retrying = loop !== undefined && this.crashLoops.has(uid);
+    const retrying = loop !== undefined && this.crashLoops.has(uid) && !loop.retried;
+    if (retrying) loop.retried = true;
 
     const nextExpiry = Math.min(
       ...spec.acl.map((e) => (e.expiresAt ? Date.parse(e.expiresAt) : Infinity)).filter((t) => t > now),

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { ConflictError, ForbiddenError, NotFoundError } from '../errors.js';
 import { type AuditRecord, recordAudit } from '../store/audit-log.js';
 import { type Queryable, withTransaction } from '../store/sql.js';
 import type { Membership, MembershipInput, MembershipStore } from './membership-store.js';
@@ -54,8 +54,21 @@ export class InvitationStore {
    * new id). Answers the same whether or not a user has the name. Throws ConflictError when they
    * are a member already (the org's members are no secret to whoever may invite).
    */
-  async invite(input: MembershipInput, audit: AuditRecord): Promise<Invitation> {
+  async invite(
+    input: MembershipInput,
+    audit: AuditRecord,
+    /** Whether the inviter may make owners: only then may a pending owner invitation be replaced. */
+    mayManageOwners: boolean,
+  ): Promise<Invitation> {
     return withTransaction(this.pool, async (client) => {
+      const pending = await client.query<{ role: string }>(
+        `SELECT role FROM invitations WHERE org = $1 AND user_name = $2 AND ${PENDING} FOR UPDATE`,
+        [input.org, input.user],
+      );
+      if (pending.rows[0]?.role === 'owner' && !mayManageOwners)
+        throw new ForbiddenError(
+          `"${input.user}" has a pending owner invitation to org "${input.org}"; only owners may replace it.`,
+        );
       const member = await client.query('SELECT role FROM memberships WHERE org = $1 AND user_name = $2', [
         input.org,
         input.user,

@@ -74,6 +74,9 @@ export class S3ObjectStore implements ObjectStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
+      // A store that stops answering fails the request instead of holding it (and the dump
+      // feeding it) forever: 10 s to connect, 60 s without a byte moving.
+      requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
     });
   }
 

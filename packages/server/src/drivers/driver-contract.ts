@@ -36,6 +36,7 @@ export function runDriverContract(options: DriverContractOptions): void {
       it('creates on apply, and then observes it ready and converged, with an endpoint', async () => {
         const outcome = await driver.apply(spec);
         expect(await driver.instances()).toContain(spec.uid);
+        expect(driver.busy(spec.uid)).toBe(false); // nothing under way once apply returned
         expect(outcome.actions.map((a) => a.reason)).toEqual(expect.arrayContaining(['Created', 'Started']));
         const seen = await driver.observe(spec);
         expect(seen).toMatchObject({

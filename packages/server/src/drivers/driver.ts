@@ -124,6 +124,11 @@ export interface RuntimeDriver extends Partial<BackupDriver> {
   apply(spec: InstanceSpec): Promise<ApplyOutcome>;
   /** Stops the instance and removes every trace of it. Idempotent. */
   delete(uid: string): Promise<void>;
+  /**
+   * Whether a step on the instance is under way that a change would have to wait for (a backup's
+   * dump): a reconcile comes back later instead of holding a worker while it waits.
+   */
+  busy(uid: string): boolean;
   /** The uids of the instances this driver has (whatever state they are in). */
   instances(): Promise<string[]>;
   /**

@@ -356,6 +356,11 @@ describe('invitations', () => {
     const cancel = (actor: string) =>
       as(actor, `/v1/orgs/acme/invitations/${owner.id}`, { method: 'DELETE' });
     expect((await cancel('acme-admin')).status).toBe(403);
+    // Nor can an admin replace it by inviting the same name again as something else.
+    expect((await invite('acme-admin', { user: 'decliner', role: 'viewer' })).status).toBe(403);
+    expect((await body(as('acme-owner', '/v1/orgs/acme/invitations'))).items).toContainEqual(
+      expect.objectContaining({ id: owner.id, role: 'owner' }),
+    );
     expect((await cancel('acme-dev')).status).toBe(403);
     expect((await cancel('globex-owner')).status).toBe(404);
     expect((await cancel('acme-owner')).status).toBe(200);

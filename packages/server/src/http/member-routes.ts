@@ -164,10 +164,12 @@ export function registerMemberRoutes(router: KumoRouter, deps: MemberRouteDeps):
       const input = validated<z.infer<typeof invitationCreate>>(c, 'json');
       await requireOrg(deps.pool, org);
       await requireProjectsOf(deps.pool, org, input.projects);
-      if (input.role === 'owner' && !(await canManageOwners(deps, c, org))) throw ownersOnly(org);
+      const mayManageOwners = await canManageOwners(deps, c, org);
+      if (input.role === 'owner' && !mayManageOwners) throw ownersOnly(org);
       const invitation = await invitations.invite(
         { org, user: input.user, role: input.role, projects: input.projects ?? null },
         writeContext(c),
+        mayManageOwners,
       );
       return c.json(invitation, 201);
     },

@@ -335,6 +335,10 @@ export class LocalDriver implements RuntimeDriver {
     return leftovers.length;
   }
 
+  busy(uid: string): boolean {
+    return this.locks.has(uid);
+  }
+
   async instances(): Promise<string[]> {
     return (await readdir(this.options.root).catch(() => [] as string[])).sort();
   }

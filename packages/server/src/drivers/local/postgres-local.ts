@@ -159,6 +159,7 @@ export class PostgresLocal implements LocalEngine {
         user: ADMIN,
         password,
         database,
+        connectionTimeoutMillis: 10_000,
       });
       try {
         await client.connect();
