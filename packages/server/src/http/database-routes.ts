@@ -76,10 +76,11 @@ export function registerDatabaseRoutes(router: KumoRouter, deps: DatabaseRouteDe
       },
       handler: async (c) => {
         const db = await getDatabase(c);
-        const creds = rotate
-          ? await deps.credentials.rotate(db.metadata.uid, db.metadata.name)
-          : await deps.credentials.ensure(db.metadata.uid, db.metadata.name);
-        await withTransaction(deps.pool, async (client) => {
+        // A rotation commits with its audit row and the agent's nudge: all of it, or none.
+        const creds = await withTransaction(deps.pool, async (client) => {
+          const made = rotate
+            ? await deps.credentials.rotate(db.metadata.uid, db.metadata.name, client)
+            : await deps.credentials.ensure(db.metadata.uid, db.metadata.name, client);
           await recordAudit(client, writeContext(c), {
             action: rotate ? 'rotate-credentials' : 'read-credentials',
             kind: 'Database',
@@ -94,6 +95,7 @@ export function registerDatabaseRoutes(router: KumoRouter, deps: DatabaseRouteDe
             );
             await client.query(`SELECT pg_notify('kumo_outbox', '')`);
           }
+          return made;
         });
         const endpoint = (db.status as { endpoint?: { host: string; port: number } }).endpoint;
         const uri = endpoint ? connectionUri(db, creds.username, creds.password, endpoint) : null;

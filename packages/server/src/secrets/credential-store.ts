@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import type { Queryable } from '../store/sql.js';
 import type { SecretBox } from './secret-box.js';
 
 /** A database's login. `version` increases on every rotation. */
@@ -22,26 +23,30 @@ export class CredentialStore {
   ) {}
 
   /** The current credentials of the resource, created on first use. Idempotent and race-free. */
-  async ensure(uid: string, username: string): Promise<Credentials> {
-    await this.pool.query(
+  async ensure(uid: string, username: string, db: Queryable = this.pool): Promise<Credentials> {
+    await db.query(
       'INSERT INTO secrets (uid, name, version, ciphertext) VALUES ($1, $2, 1, $3) ON CONFLICT (uid, name) DO NOTHING',
       [uid, NAME, this.box.seal(JSON.stringify({ username, password: generatePassword() }))],
     );
-    return this.read(uid);
+    return this.read(uid, db);
   }
 
-  /** Replaces the password (same username) and returns the new credentials. */
-  async rotate(uid: string, username: string): Promise<Credentials> {
-    await this.ensure(uid, username);
-    await this.pool.query(
-      'UPDATE secrets SET version = version + 1, ciphertext = $3 WHERE uid = $1 AND name = $2',
-      [uid, NAME, this.box.seal(JSON.stringify({ username, password: generatePassword() }))],
-    );
-    return this.read(uid);
+  /**
+   * Replaces the password (same username) and returns the new credentials. Pass the client of a
+   * transaction to commit the rotation with what records it (its audit row, the agent's nudge).
+   */
+  async rotate(uid: string, username: string, db: Queryable = this.pool): Promise<Credentials> {
+    await this.ensure(uid, username, db);
+    await db.query('UPDATE secrets SET version = version + 1, ciphertext = $3 WHERE uid = $1 AND name = $2', [
+      uid,
+      NAME,
+      this.box.seal(JSON.stringify({ username, password: generatePassword() })),
+    ]);
+    return this.read(uid, db);
   }
 
-  private async read(uid: string): Promise<Credentials> {
-    const { rows } = await this.pool.query<{ version: number; ciphertext: Buffer }>(
+  private async read(uid: string, db: Queryable = this.pool): Promise<Credentials> {
+    const { rows } = await db.query<{ version: number; ciphertext: Buffer }>(
       'SELECT version, ciphertext FROM secrets WHERE uid = $1 AND name = $2',
       [uid, NAME],
     );
