@@ -4,7 +4,8 @@ import type { backupKind } from '@kumo/api';
 import type { ReconcileResult, Reconciler } from '../controllers/runtime/reconciler.js';
 import type { ResourceKey } from '../store/resource-rows.js';
 import type { AgentClient } from './agent-client.js';
-import { BackupError, type BackupRunner } from './backup-runner.js';
+import { BackupError } from './backup-error.js';
+import type { BackupRunner } from './backup-runner.js';
 
 export const BACKUP_FINALIZER = 'kumo.dev/backup-object';
 

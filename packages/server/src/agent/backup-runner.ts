@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { type Condition, type Resource, setCondition } from '@kumo/api';
 import type { z } from 'zod';
 import type { backupKind } from '@kumo/api';
@@ -8,22 +8,12 @@ import type { EngineCatalog } from '../engines/engine-catalog.js';
 import { type CrashPoints, NO_CRASH_POINTS } from '../faults/crash-points.js';
 import type { ResourceKey } from '../store/resource-rows.js';
 import type { AgentClient } from './agent-client.js';
+import { BackupError, asBackupError } from './backup-error.js';
+import { compareFacts } from './compare-facts.js';
 import { instanceSpecOf } from './instance-spec.js';
+import { SCRATCH_PREFIX, scratchSpec } from './scratch-instance.js';
 
 type BackupStatus = z.infer<typeof backupKind.status>;
-
-/** Instances that verifications restore into are named by it and their backup's uid. */
-const SCRATCH_PREFIX = 'scratch-';
-
-/** A backup failure with a reason for conditions and events. */
-export class BackupError extends Error {
-  constructor(
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * Takes, checks, verifies and restores backups for one agent's databases. A backup is Succeeded
@@ -286,7 +276,7 @@ export class BackupRunner {
     await setVerification({ state: 'Running', requestedAt, message: 'restoring into a scratch instance' });
     // One scratch instance per backup: a verification a stop interrupted left its instance behind,
     // and the next one removes it before starting afresh.
-    const scratch = this.scratchSpec(backup.metadata.uid, status);
+    const scratch = scratchSpec(this.catalog, backup.metadata.uid, status);
     await this.driver.delete(scratch.uid);
     let result: { ok: boolean; message: string; durationMs?: number };
     try {
@@ -453,23 +443,6 @@ export class BackupRunner {
     return scratch.length;
   }
 
-  private scratchSpec(backupUid: string, status: BackupStatus): InstanceSpec {
-    const engine = status.engine ?? 'postgres';
-    return {
-      uid: `${SCRATCH_PREFIX}${backupUid}`,
-      name: 'verify',
-      engine,
-      version: status.version ?? '',
-      // The database's own plan, so the measured restore time predicts a real restore's.
-      plan: this.catalog.plan(engine, status.plan ?? 'small') ?? this.catalog.plan(engine, 'small')!,
-      storageGB: 1,
-      parameters: {},
-      acl: [],
-      stopped: false,
-      credentials: { username: 'verify', password: randomBytes(18).toString('base64url'), version: 1 },
-    };
-  }
-
   private async setBackup(
     backup: Resource,
     compute: (status: Record<string, unknown>) => Record<string, unknown>,
@@ -502,27 +475,6 @@ function objectKey(backup: Resource, db: { name: string; uid: string; engine: st
 
 function keyOf(r: Resource): ResourceKey {
   return { kind: r.kind, project: r.metadata.project ?? '', name: r.metadata.name };
-}
-
-function asBackupError(err: unknown, fallback: string): BackupError {
-  if (err instanceof BackupError) return err;
-  if (err instanceof DriverError) return new BackupError(err.reason, err.message);
-  return new BackupError(fallback, String((err as Error)?.message ?? err));
-}
-
-/** What differs between recorded and restored facts, or undefined. */
-function compareFacts(recorded: DataFacts['tables'], restored: DataFacts): string | undefined {
-  const seen = new Map(restored.tables.map((t) => [t.name, t]));
-  const diffs: string[] = [];
-  for (const t of recorded) {
-    const r = seen.get(t.name);
-    if (!r) diffs.push(`${t.name} is missing`);
-    else if (r.rows !== t.rows) diffs.push(`${t.name} has ${r.rows} rows, not ${t.rows}`);
-    else if (r.checksum !== t.checksum) diffs.push(`${t.name} has other contents (checksum)`);
-    seen.delete(t.name);
-  }
-  for (const extra of seen.keys()) diffs.push(`${extra} was not in the backup`);
-  return diffs.length ? diffs.join('; ') : undefined;
 }
 
 async function* hashing(

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDeveloper } from '../testing/tenants.js';
 import { type TestKumo, startTestKumo } from '../testing/test-kumo.js';
 
 // Property-based fuzzing of every operation in the OpenAPI document: random and malformed path
@@ -17,15 +18,7 @@ let memberToken: string;
 beforeAll(async () => {
   t = await startTestKumo(inject('pg'));
   pool = new pg.Pool({ connectionString: t.databaseUrl });
-  await t.request('/v1/orgs', { method: 'POST', json: { metadata: { name: 'acme' }, spec: {} } });
-  await t.request('/v1/projects', {
-    method: 'POST',
-    json: { metadata: { name: 'shop' }, spec: { org: 'acme' } },
-  });
-  await t.request('/v1/users', { method: 'POST', json: { name: 'dev' } });
-  await t.request('/v1/orgs/acme/members/dev', { method: 'PUT', json: { role: 'developer' } });
-  const made = await t.request('/v1/tokens', { method: 'POST', json: { name: 'fuzz', user: 'dev' } });
-  memberToken = ((await made.json()) as { token: string }).token;
+  memberToken = await createDeveloper(t);
 });
 afterAll(async () => {
   await pool?.end();

@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDeveloper } from '../testing/tenants.js';
 import { type TestKumo, startTestKumo } from '../testing/test-kumo.js';
 import { MAX_JSON_DEPTH } from './request-input.js';
 
@@ -13,15 +14,7 @@ let developer: string;
 beforeAll(async () => {
   t = await startTestKumo(inject('pg'));
   pool = new pg.Pool({ connectionString: t.databaseUrl });
-  await t.request('/v1/orgs', { method: 'POST', json: { metadata: { name: 'acme' }, spec: {} } });
-  await t.request('/v1/projects', {
-    method: 'POST',
-    json: { metadata: { name: 'shop' }, spec: { org: 'acme' } },
-  });
-  await t.request('/v1/users', { method: 'POST', json: { name: 'dev' } });
-  await t.request('/v1/orgs/acme/members/dev', { method: 'PUT', json: { role: 'developer' } });
-  const made = await t.request('/v1/tokens', { method: 'POST', json: { name: 'dev', user: 'dev' } });
-  developer = ((await made.json()) as { token: string }).token;
+  developer = await createDeveloper(t);
 });
 afterAll(async () => {
   await pool?.end();

@@ -94,3 +94,16 @@ export function useTenants(): { readonly kumo: TestKumo; readonly tenants: Tenan
     },
   };
 }
+
+/** Org acme with project shop and a developer "dev" of it; resolves with dev's token. */
+export async function createDeveloper(t: TestKumo): Promise<string> {
+  await t.request('/v1/orgs', { method: 'POST', json: { metadata: { name: 'acme' }, spec: {} } });
+  await t.request('/v1/projects', {
+    method: 'POST',
+    json: { metadata: { name: 'shop' }, spec: { org: 'acme' } },
+  });
+  await t.request('/v1/users', { method: 'POST', json: { name: 'dev' } });
+  await t.request('/v1/orgs/acme/members/dev', { method: 'PUT', json: { role: 'developer' } });
+  const made = await t.request('/v1/tokens', { method: 'POST', json: { name: 'dev', user: 'dev' } });
+  return ((await made.json()) as { token: string }).token;
+}

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceUser } from '../../system/service-user.js';
 import { DriverError } from '../driver.js';
@@ -226,4 +226,27 @@ export async function tailFile(file: string, n: number): Promise<string[]> {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   return lines.slice(-n);
+}
+
+/**
+ * Removes what steps a crash interrupted left under the instances and templates (half-built
+ * templates, temporary state and configuration files). Never an instance's data. Resolves with how
+ * many it removed.
+ */
+export async function sweepLeftovers(root: string, templatesRoot: string): Promise<number> {
+  const leftovers: string[] = [];
+  for (const entry of await readdir(templatesRoot).catch(() => [] as string[])) {
+    const dir = join(templatesRoot, entry);
+    for (const name of await readdir(dir).catch(() => [] as string[]))
+      if (name.startsWith('data.building-') || name === 'initdb-pwfile') leftovers.push(join(dir, name));
+  }
+  for (const uid of await readdir(root).catch(() => [] as string[])) {
+    const paths = instancePaths(root, uid);
+    for (const dir of [paths.root, paths.data, paths.run]) {
+      for (const name of await readdir(dir).catch(() => [] as string[]))
+        if (name.endsWith('.kumo-tmp') || name === 'instance.json.tmp') leftovers.push(join(dir, name));
+    }
+  }
+  for (const path of leftovers) await rm(path, { recursive: true, force: true });
+  return leftovers.length;
 }

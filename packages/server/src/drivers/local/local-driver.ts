@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { open, readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { EngineCatalog } from '../../engines/engine-catalog.js';
 import { type CrashPoints, NO_CRASH_POINTS } from '../../faults/crash-points.js';
@@ -25,10 +24,12 @@ import {
   instancePaths,
   isAlive,
   readState,
+  sweepLeftovers,
   tailFile,
   writeState,
 } from './instance-files.js';
 import type { EngineContext, LocalEngine } from './local-engine.js';
+import { InstanceLocks } from './instance-locks.js';
 import { allocatePort } from './port-allocator.js';
 import { PostgresLocal } from './postgres-local.js';
 import { RedisLocal } from './redis-local.js';
@@ -73,8 +74,11 @@ export class LocalDriver implements RuntimeDriver {
   private readonly reportedDead = new Set<string>();
   private readonly watcher: NodeJS.Timeout;
   private readonly crash: CrashPoints;
-  /** Per instance: the tail of the chain of steps waiting for each other (see lock). */
-  private readonly locks = new Map<string, Promise<void>>();
+  /**
+   * Apply, delete and restore wait for each other, and for a backup until its dump has ended (a
+   * restart or a stop never cuts a dump off).
+   */
+  private readonly locks = new InstanceLocks();
 
   constructor(private readonly options: LocalDriverOptions) {
     this.as = new AsUser(options.user);
@@ -111,28 +115,12 @@ export class LocalDriver implements RuntimeDriver {
   }
 
   async apply(spec: InstanceSpec): Promise<ApplyOutcome> {
-    const release = await this.lock(spec.uid);
+    const release = await this.locks.take(spec.uid);
     try {
       return await this.converge(spec);
     } finally {
       release();
     }
-  }
-
-  /**
-   * One step at a time per instance: apply, delete and restore wait for each other, and for a
-   * backup until its dump has ended (a restart or a stop no longer cuts a dump off). Resolves with
-   * the release, once every earlier holder has released.
-   */
-  private lock(uid: string): Promise<() => void> {
-    const previous = this.locks.get(uid) ?? Promise.resolve();
-    let release!: () => void;
-    const held = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
-    this.locks.set(uid, held);
-    void held.then(() => {
-      if (this.locks.get(uid) === held) this.locks.delete(uid);
-    });
-    return previous.then(() => release);
   }
 
   private async converge(spec: InstanceSpec): Promise<ApplyOutcome> {
@@ -238,7 +226,7 @@ export class LocalDriver implements RuntimeDriver {
   }
 
   async backup(spec: InstanceSpec, output?: number): Promise<BackupStream> {
-    const release = await this.lock(spec.uid);
+    const release = await this.locks.take(spec.uid);
     try {
       const { ctx, engine } = await this.running(spec);
       const stream = await engine.backup(ctx, spec, output);
@@ -255,7 +243,7 @@ export class LocalDriver implements RuntimeDriver {
     body: AsyncIterable<Uint8Array>,
     options: { replace: boolean },
   ): Promise<void> {
-    const release = await this.lock(spec.uid);
+    const release = await this.locks.take(spec.uid);
     try {
       const { ctx, engine } = await this.running(spec);
       await engine.restore(ctx, spec, body, options.replace);
@@ -287,7 +275,7 @@ export class LocalDriver implements RuntimeDriver {
   }
 
   async delete(uid: string): Promise<void> {
-    const release = await this.lock(uid);
+    const release = await this.locks.take(uid);
     try {
       await this.remove(uid);
     } finally {
@@ -317,26 +305,12 @@ export class LocalDriver implements RuntimeDriver {
     this.reportedDead.delete(uid);
   }
 
-  async sweep(): Promise<number> {
-    const leftovers: string[] = [];
-    for (const entry of await readdir(this.options.templatesRoot).catch(() => [] as string[])) {
-      const dir = join(this.options.templatesRoot, entry);
-      for (const name of await readdir(dir).catch(() => [] as string[]))
-        if (name.startsWith('data.building-') || name === 'initdb-pwfile') leftovers.push(join(dir, name));
-    }
-    for (const uid of await this.instances()) {
-      const paths = instancePaths(this.options.root, uid);
-      for (const dir of [paths.root, paths.data, paths.run]) {
-        for (const name of await readdir(dir).catch(() => [] as string[]))
-          if (name.endsWith('.kumo-tmp') || name === 'instance.json.tmp') leftovers.push(join(dir, name));
-      }
-    }
-    for (const path of leftovers) await rm(path, { recursive: true, force: true });
-    return leftovers.length;
+  sweep(): Promise<number> {
+    return sweepLeftovers(this.options.root, this.options.templatesRoot);
   }
 
   busy(uid: string): boolean {
-    return this.locks.has(uid);
+    return this.locks.held(uid);
   }
 
   async instances(): Promise<string[]> {
@@ -497,7 +471,7 @@ export class LocalDriver implements RuntimeDriver {
       const paths = instancePaths(this.options.root, uid);
       const state = await readState(paths).catch(() => undefined);
       // A step under way (a restart, a restore that restarts it) stops and starts it on purpose.
-      if (!state?.expectRunning || this.locks.has(uid)) continue;
+      if (!state?.expectRunning || this.locks.held(uid)) continue;
       const alive = isAlive(await this.engine(state.engine).pid(this.context(paths, state)));
       if (alive) this.reportedDead.delete(uid);
       else if (!this.reportedDead.has(uid)) {
