@@ -13,6 +13,7 @@ export const PHASES = [
   'Running', // a job (a backup) is under way
   'Succeeded', // a job finished and its result was checked
   'Failed', // a job failed; its conditions and events say why
+  'Unknown', // not observable now: the agent of its target is unreachable (it may well still run)
 ] as const;
 export const phaseSchema = z.enum(PHASES).meta({ id: 'Phase' });
 export type Phase = z.infer<typeof phaseSchema>;

@@ -22,6 +22,11 @@ export interface KindDefinition<
   status: Status;
   /** Top-level spec fields that cannot change after creation. */
   immutable?: readonly string[];
+  /**
+   * Top-level spec fields the platform decides at creation when they are left out (a Database's
+   * target: placement) and records in the spec. A replace or an `apply` leaving them out keeps them.
+   */
+  recorded?: readonly string[];
 }
 
 export function defineKind<Spec extends z.ZodObject, Status extends z.ZodObject>(

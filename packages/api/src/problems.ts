@@ -12,6 +12,8 @@ export const PROBLEM_TYPES = {
   notFound: 'https://kumo.dev/problems/not-found',
   alreadyExists: 'https://kumo.dev/problems/already-exists',
   conflict: 'https://kumo.dev/problems/conflict',
+  leaseHeld: 'https://kumo.dev/problems/lease-held',
+  leaseLost: 'https://kumo.dev/problems/lease-lost',
   preconditionFailed: 'https://kumo.dev/problems/precondition-failed',
   gone: 'https://kumo.dev/problems/gone',
   payloadTooLarge: 'https://kumo.dev/problems/payload-too-large',

@@ -30,6 +30,18 @@ export interface UpOptions {
   rateLimit?: number;
   /** Quotas of a new org, "databases=10,storageGB=100,backups=50" (a missing one: no limit). Env KUMO_DEFAULT_QUOTAS. */
   defaultQuotas?: string;
+  /** NATS JetStream servers (comma-separated nats:// URLs) instead of the in-process bus. Env KUMO_NATS_URL. */
+  natsUrl?: string;
+  /** `kumo agent`: the target it serves. Env KUMO_TARGET. */
+  target?: string;
+  /** `kumo agent`: the control plane's API, one or more URLs (comma-separated). Env KUMO_API_URL. */
+  apiUrl?: string;
+  /** `kumo agent`: its agent token (`kumo target create` prints it). Env KUMO_AGENT_TOKEN. */
+  agentToken?: string;
+  /** `kumo agent`: where its gateway listens, "HOST:PORT". Env KUMO_GATEWAY_LISTEN. Default 0.0.0.0:7071. */
+  gatewayListen?: string;
+  /** `kumo agent`: the URL the control plane reaches its gateway at. Env KUMO_GATEWAY_URL. Default: from the listen address and the database advertise host. */
+  gatewayUrl?: string;
 }
 
 /** The complete, validated configuration: built once at start and passed down. */
@@ -73,6 +85,19 @@ export interface KumoConfig {
     store: { kind: 'filesystem'; root: string } | ({ kind: 's3' } & S3StoreConfig);
     /** Backups of a deleted database are kept this many days, listable and restorable. */
     orphanRetentionDays: number;
+  };
+  /** The bus: in-process (one process), or NATS JetStream (KUMO_NATS_URL) between processes. */
+  bus: { kind: 'in-process' } | { kind: 'nats'; url: string };
+  /** A target's lease lasts this long unless its agent renews it: the heartbeat timeout. */
+  leaseTtlMs: number;
+  /** `kumo agent` settings (unused by `kumo up` and `kumo server`). */
+  agent: {
+    target: string | undefined;
+    apiUrls: string[];
+    token: string | undefined;
+    gatewayHost: string;
+    gatewayPort: number;
+    gatewayUrl: string | undefined;
   };
   /**
    * Test-only fault injection (KUMO_TEST_CRASH_AT=point[#n], KUMO_TEST_CRASH_TRACE=file): never set
@@ -128,6 +153,14 @@ export function resolveConfig(
       `KUMO_DATABASE_URL must be a postgres:// or postgresql:// URL (got "${url.replace(/:[^:@/]*@/, ':***@')}").`,
     );
   }
+  const natsUrl = options.natsUrl ?? env.KUMO_NATS_URL;
+  if (natsUrl !== undefined && !natsUrl.split(',').every((u) => /^(nats|tls):\/\/[^\s]+$/.test(u.trim()))) {
+    throw new SetupError(`KUMO_NATS_URL must be nats:// URLs, comma-separated (got "${natsUrl}").`);
+  }
+  const gatewayListen = parseHostPort(
+    'agent gateway listen address (--gateway-listen / KUMO_GATEWAY_LISTEN)',
+    options.gatewayListen ?? env.KUMO_GATEWAY_LISTEN ?? '0.0.0.0:7071',
+  );
   return {
     dataDir,
     http: {
@@ -169,11 +202,36 @@ export function resolveConfig(
     defaultOrgQuotas: parseQuotas(
       options.defaultQuotas ?? env.KUMO_DEFAULT_QUOTAS ?? 'databases=10,storageGB=100,backups=50',
     ),
+    bus: natsUrl ? { kind: 'nats', url: natsUrl } : { kind: 'in-process' },
+    leaseTtlMs:
+      parse(
+        'agent lease (heartbeat timeout) in seconds (KUMO_AGENT_LEASE_SECONDS)',
+        z.coerce.number().min(2).max(600),
+        env.KUMO_AGENT_LEASE_SECONDS ?? 10,
+      ) * 1000,
+    agent: {
+      target: options.target ?? env.KUMO_TARGET,
+      apiUrls: (options.apiUrl ?? env.KUMO_API_URL ?? '')
+        .split(',')
+        .map((u) => u.trim().replace(/\/+$/, ''))
+        .filter(Boolean),
+      token: options.agentToken ?? env.KUMO_AGENT_TOKEN,
+      gatewayHost: gatewayListen.host,
+      gatewayPort: gatewayListen.port,
+      gatewayUrl: options.gatewayUrl ?? env.KUMO_GATEWAY_URL,
+    },
     faults: {
       ...(env.KUMO_TEST_CRASH_AT ? { crashAt: parseCrashAt(env.KUMO_TEST_CRASH_AT) } : {}),
       ...(env.KUMO_TEST_CRASH_TRACE ? { traceFile: env.KUMO_TEST_CRASH_TRACE } : {}),
     },
   };
+}
+
+function parseHostPort(what: string, value: string): { host: string; port: number } {
+  const match = /^(.+):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw new SetupError(`The ${what} must be HOST:PORT (got "${value}").`);
+  return { host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
 /** "point" or "point#n": die at the n-th arrival at the point (default the first). */

@@ -40,6 +40,20 @@ export class ConflictError extends KumoError {
   readonly code = 'conflict';
 }
 
+/** A target's lease is held by another agent that still renews it; the caller waits. */
+export class LeaseHeldError extends ConflictError {
+  constructor(
+    message: string,
+    readonly holder: string,
+    readonly expiresAt: Date,
+  ) {
+    super(message);
+  }
+}
+
+/** The caller's lease of a target was taken over or ran out: it must stop acting for the target. */
+export class LeaseLostError extends ConflictError {}
+
 /** If-Match / metadata.resourceVersion did not match the stored resourceVersion. */
 export class PreconditionFailedError extends KumoError {
   readonly code = 'precondition-failed';
@@ -78,6 +92,11 @@ export class QuotaExceededError extends KumoError {
   ) {
     super(message);
   }
+}
+
+/** What only a target's host can answer cannot be had now: its agent is away or not reachable. */
+export class TargetUnreachableError extends KumoError {
+  readonly code = 'target-unreachable';
 }
 
 /** A problem with the host or configuration that stops Kumo from starting; shown without a stack trace. */

@@ -1,55 +1,27 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { type ServerType, serve } from '@hono/node-server';
-import pg from 'pg';
-import { TokenStore } from './auth/token-store.js';
 import { type AdminToken, ensureAdminToken, ensureLocalTarget } from './bootstrap.js';
-import { InProcessBus } from './bus/in-process-bus.js';
 import type { KumoConfig } from './config.js';
-import { orgCascade, projectCascade } from './controllers/cascade-reconciler.js';
-import { Controller } from './controllers/runtime/controller.js';
-import { StatusWriter } from './controllers/runtime/status-writer.js';
+import { ControlPlane } from './control-plane.js';
+import { openBus } from './bus/open-bus.js';
 import { SetupError } from './errors.js';
-import { crashPoints } from './faults/crash-points.js';
-import { Agent } from './agent/agent.js';
 import { StoreAgentClient } from './agent/agent-client.js';
-import { LocalDriver } from './drivers/local/local-driver.js';
-import { type DatabaseSpecLike, EngineCatalog } from './engines/engine-catalog.js';
-import { createApp } from './http/app.js';
-import { type BackupPolicy, checkPolicy } from './backups/schedule.js';
-import { openObjectStore } from './backups/open-object-store.js';
-import { pruneSystemAudit } from './store/audit-log.js';
-import { BackupScheduler } from './backups/backup-scheduler.js';
-import { Authorizer } from './auth/authorizer.js';
-import { MembershipStore } from './auth/membership-store.js';
-import { QuotaStore, databaseDelta } from './quotas/quota-store.js';
-import { orgOfProject } from './store/resource-rows.js';
-import { CredentialStore } from './secrets/credential-store.js';
-import { SecretBox } from './secrets/secret-box.js';
+import { AgentHost } from './agent-host.js';
+import type { BackupScheduler } from './backups/backup-scheduler.js';
 import type { KumoRouter } from './http/router.js';
 import type { Logger } from './logger.js';
-import { Metrics } from './metrics.js';
-import { OutboxRelay } from './outbox/outbox-relay.js';
-import { ResourceService } from './resources/resource-service.js';
-import { ChangeLog } from './store/change-log.js';
 import { EmbeddedPostgres, type PostgresConnection } from './store/embedded-postgres.js';
-import { EventStore } from './store/event-store.js';
-import { migrate } from './store/migrate.js';
-import { Notifier } from './store/notifier.js';
 import { findPostgresBinaries } from './store/postgres-binaries.js';
-import { ResourceStore } from './store/resource-store.js';
 import { StoreSupervisor } from './store/store-supervisor.js';
 import { ensureServiceUser } from './system/service-user.js';
-import { KUMO_VERSION } from './version.js';
-
-const HOUSEKEEPING_INTERVAL_MS = 60_000;
-const STORE_CONNECT_TIMEOUT_MS = 5000;
 
 /**
- * A running single-node Kumo: store, API, bus, outbox relay and controllers in one process.
- * start() is idempotent over restarts on the same data directory: everything is found as it was.
+ * A running single-node Kumo (`kumo up`): the control plane and the agent of target "local" in one
+ * process, joined by the in-process bus (or NATS, with KUMO_NATS_URL) — the same parts as
+ * `kumo server` and `kumo agent`, composed. start() is idempotent over restarts on the same data
+ * directory: everything is found as it was. Two of them on one external store share the work of
+ * the control plane, and only one at a time acts as the agent of "local" (its lease).
  */
 export class Kumo {
   private constructor(
@@ -67,218 +39,63 @@ export class Kumo {
   static async start(config: KumoConfig, logger: Logger): Promise<Kumo> {
     const cleanup: Array<() => Promise<void>> = [];
     const stop = async () => {
-      for (const step of cleanup.reverse())
+      for (const step of cleanup.splice(0).reverse())
         await step().catch((err) => logger.warn({ err: String(err) }, 'shutdown step failed'));
     };
     try {
       await mkdir(config.dataDir, { recursive: true, mode: 0o711 });
       // Traversable but not listable: the service user reaches its own subdirectories, nothing else.
       await chmod(config.dataDir, 0o711);
-      const lock = await takeLock(config.dataDir);
-      cleanup.push(lock);
+      cleanup.push(await takeLock(config.dataDir));
       const connection = await startStore(config, logger, cleanup);
-      const pool = new pg.Pool({
-        ...(typeof connection === 'string' ? { connectionString: connection } : connection),
-        max: 20,
-        // While the store is away a request fails fast (503) instead of waiting for a connection.
-        connectionTimeoutMillis: STORE_CONNECT_TIMEOUT_MS,
+      let adminToken: AdminToken | undefined;
+      let local: AgentHost | undefined;
+      const stopping: { controlPlane?: ControlPlane } = {};
+      // The agent stops first (its reconciles in flight still reach the store), then the control plane.
+      cleanup.push(async () => void (await stopping.controlPlane?.stop()));
+      cleanup.push(async () => void (await local?.stop()));
+      const controlPlane = await ControlPlane.start(config, logger, {
+        connection,
+        bootstrap: async ({ tokens, store, statusWriter }) => {
+          adminToken = await ensureAdminToken(tokens, config.dataDir);
+          await ensureLocalTarget(store, statusWriter);
+        },
+        agents: async (parts) => {
+          // With NATS the agent reads its own durable consumer, as a `kumo agent` would.
+          const bus =
+            config.bus.kind === 'in-process'
+              ? parts.bus
+              : await openBus(config, logger, { name: 'agent-local', durable: true, targets: ['local'] });
+          if (bus !== parts.bus) cleanup.push(() => bus.close());
+          local = await AgentHost.start(config, logger, {
+            target: 'local',
+            client: new StoreAgentClient(
+              parts.store,
+              parts.statusWriter,
+              parts.credentials,
+              parts.leases,
+              'local',
+            ),
+            bus,
+            metrics: parts.metrics,
+            gateway: false,
+          });
+          return new Map([['local', local]]);
+        },
       });
-      pool.on('error', (err) => logger.warn({ err: err.message }, 'idle store connection failed'));
-      // A connection lost while checked out (e.g. mid-transaction) fails its queries, which report it;
-      // without a listener its 'error' event would end the process.
-      pool.on('connect', (client) =>
-        client.on('error', (err) => logger.debug({ err: err.message }, 'store connection lost')),
-      );
-      cleanup.push(() => pool.end());
-      await migrate(pool);
-
-      const notifier = new Notifier(connection, ['kumo_changes', 'kumo_outbox'], logger);
-      await notifier.start();
-      cleanup.push(() => notifier.close());
-
-      const metrics = new Metrics();
-      const store = new ResourceStore(pool);
-      const events = new EventStore(pool);
-      const changes = new ChangeLog(pool);
-      const tokens = new TokenStore(pool);
-      const memberships = new MembershipStore(pool, tokens);
-      const quotas = new QuotaStore(pool, config.defaultOrgQuotas);
-      const authorizer = new Authorizer(pool, memberships);
-      const statusWriter = new StatusWriter(store, events);
-      const bus = new InProcessBus(logger);
-      cleanup.push(() => bus.close());
-
-      const controllers = [
-        orgCascade(store, statusWriter, async (org) => {
-          await memberships.forgetOrg(org.metadata.name);
-          await quotas.forget('org', org.metadata.name);
-        }),
-        projectCascade(store, statusWriter, async (project) => {
-          await memberships.forgetProject((project.spec as { org: string }).org, project.metadata.name);
-          await quotas.forget('project', project.metadata.name);
-        }),
-      ].map(
-        (reconciler) =>
-          new Controller(
-            reconciler,
-            {
-              bus,
-              metrics,
-              logger,
-              listKeys: () => store.keys(reconciler.kind),
-              reportTerminalError: (key, err) => statusWriter.terminalError(key, err),
-            },
-            config.controllers,
-          ),
-      );
-      for (const controller of controllers) controller.start();
-      cleanup.push(async () => void (await Promise.all(controllers.map((c) => c.stop()))));
-
-      const relay = new OutboxRelay(pool, bus, notifier, logger);
-      relay.start();
-      cleanup.push(() => relay.stop());
-
-      const housekeeping = setInterval(() => {
-        void events
-          .prune({ goneAfterMs: 3600_000, maxAgeMs: 30 * 86_400_000 })
-          .catch((err) => logger.warn({ err: String(err) }, 'event pruning failed'));
-        void changes
-          .compact(config.changeRetentionMs)
-          .catch((err) => logger.warn({ err: String(err) }, 'change log compaction failed'));
-        void pool
-          .query('DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)', [
-            config.idempotencyRetentionMs / 1000,
-          ])
-          .catch((err) => logger.warn({ err: String(err) }, 'idempotency cleanup failed'));
-        void pruneSystemAudit(pool, config.auditSystemRetentionDays * 86_400_000).catch((err) =>
-          logger.warn({ err: String(err) }, "pruning Kumo's own audit entries failed"),
+      stopping.controlPlane = controlPlane;
+      if (config.store.mode === 'external' && config.bus.kind === 'in-process')
+        logger.info(
+          'external store with the in-process bus: another Kumo on the same store hears of changes made here only on its periodic resync; set KUMO_NATS_URL to run several (docs/distributed.md)',
         );
-      }, HOUSEKEEPING_INTERVAL_MS);
-      cleanup.push(async () => clearInterval(housekeeping));
-
-      const adminToken = await ensureAdminToken(tokens, config.dataDir);
-      await ensureLocalTarget(store, statusWriter);
-
-      const catalog = EngineCatalog.discover({
-        ...(config.binaries.pgBin ? { pgBin: config.binaries.pgBin } : {}),
-        path: config.binaries.searchPath,
-      });
-      const credentials = new CredentialStore(
-        pool,
-        await SecretBox.load(config.masterKey, config.masterKeyFile),
-      );
-      const faults = crashPoints(config.faults);
-      const driver = new LocalDriver({
-        ...config.databases,
-        catalog,
-        user: ensureServiceUser(config.serviceUser),
-        searchPath: config.binaries.searchPath,
-        logger,
-        crashPoints: faults,
-      });
-      const objectStore = openObjectStore(config.backups.store, faults);
-      const agent = new Agent(
-        'local',
-        {
-          client: new StoreAgentClient(store, statusWriter, credentials, 'system:agent:local'),
-          objectStore,
-          driver,
-          catalog,
-          bus,
-          metrics,
-          logger,
-          crashPoints: faults,
-        },
-        config.controllers,
-      );
-      await agent.start();
-      cleanup.push(() => agent.stop());
-
-      const asDatabase = (spec: Record<string, unknown>) => spec as unknown as DatabaseSpecLike;
-      const service = new ResourceService(store, events, {
-        specChecks: {
-          Database: (spec) => [
-            ...catalog.validate(asDatabase(spec)),
-            ...checkPolicy(spec.backupPolicy as BackupPolicy | undefined),
-          ],
-        },
-        references: {
-          Database: (spec, project) => [
-            {
-              field: 'spec.target',
-              key: { kind: 'Target', project: '', name: String(spec.target ?? 'local') },
-            },
-            ...(spec.restoreFrom
-              ? [
-                  {
-                    field: 'spec.restoreFrom.backup',
-                    key: {
-                      kind: 'Backup',
-                      project,
-                      name: String((spec.restoreFrom as { backup: string }).backup),
-                    },
-                  },
-                ]
-              : []),
-          ],
-          Backup: (spec, project) => [
-            { field: 'spec.database', key: { kind: 'Database', project, name: String(spec.database) } },
-          ],
-        },
-        describeChange: {
-          Database: (before, after) => catalog.describeChange(asDatabase(before), asDatabase(after)),
-        },
-        admission: {
-          Database: (project) => async (client, before, spec) => {
-            const org = await orgOfProject(client, project);
-            if (org) await quotas.admit(client, org, project, databaseDelta(before?.spec, spec));
-          },
-          Backup: (project) => async (client, before) => {
-            const org = await orgOfProject(client, project);
-            if (org && !before) await quotas.admit(client, org, project, { backups: 1 });
-          },
-        },
-      });
-      const backupScheduler = new BackupScheduler(store, service, statusWriter, logger, {
-        intervalMs: 15_000,
-        orphanRetentionDays: config.backups.orphanRetentionDays,
-      });
-      backupScheduler.start();
-      cleanup.push(() => backupScheduler.stop());
-
-      const router = createApp({
-        pool,
-        service,
-        tokens,
-        memberships,
-        quotas,
-        authorizer,
-        backups: agent.backups,
-        metrics,
-        logger,
-        store,
-        changes,
-        notifier,
-        catalog,
-        credentials,
-        driver,
-        bodyLimitBytes: config.http.bodyLimitBytes,
-        streamRecheckMs: config.http.streamRecheckMs,
-        rateLimit: config.http.rateLimit,
-        version: KUMO_VERSION,
-      });
-      const server = await listen(router.app.fetch, config.http.host, config.http.port);
-      cleanup.push(() => closeServer(server));
-      const address = server.address() as AddressInfo;
-      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      logger.info({ url: `http://${host}:${address.port}` }, 'kumo is up');
+      logger.info({ url: controlPlane.url }, 'kumo is up');
       return new Kumo(
-        router.app,
-        `http://${host}:${address.port}`,
-        adminToken,
+        controlPlane.app,
+        controlPlane.url,
+        adminToken!,
         stop,
-        router.table,
-        backupScheduler,
+        controlPlane.routeTable,
+        controlPlane.backupScheduler,
       );
     } catch (err) {
       await stop();
@@ -296,7 +113,7 @@ export class Kumo {
  * The store's connection. An embedded store is started and supervised (restarted whenever its
  * server dies) until cleanup stops both; an external one is only connected to.
  */
-async function startStore(
+export async function startStore(
   config: KumoConfig,
   logger: Logger,
   cleanup: Array<() => Promise<void>>,
@@ -323,7 +140,7 @@ async function startStore(
 }
 
 /** One `kumo up` per data directory. A lock left by a process that died is taken over. */
-async function takeLock(dataDir: string): Promise<() => Promise<void>> {
+export async function takeLock(dataDir: string): Promise<() => Promise<void>> {
   const file = join(dataDir, 'kumo.pid');
   if (existsSync(file)) {
     const pid = Number(readFileSync(file, 'utf8').trim());
@@ -344,31 +161,4 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-function listen(
-  fetch: (req: Request) => Response | Promise<Response>,
-  hostname: string,
-  port: number,
-): Promise<ServerType> {
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname, port }, () => resolve(server));
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new SetupError(
-              `Port ${port} on ${hostname} is already in use. Pass --port (or KUMO_PORT) to choose another.`,
-            )
-          : err,
-      );
-    });
-  });
-}
-
-function closeServer(server: ServerType): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    // Watches are long-lived: end them so close() can finish.
-    (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-  });
 }

@@ -57,6 +57,6 @@ export function adminTokenLines({ token, file, created }: AdminToken): string[] 
   return [
     token
       ? `Token file:  ${file} (the admin token, printed only when it was created)`
-      : `Token file:  ${file} (missing: the admin token was created earlier and its file was removed)`,
+      : `Token file:  ${file} (not here: the admin token was created earlier, by this Kumo or another on the same store, and its file is where that one wrote it)`,
   ];
 }

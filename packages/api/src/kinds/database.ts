@@ -63,9 +63,13 @@ export const databaseKind = defineKind({
         .meta({ description: 'Engine parameters, validated against the engine list.' }),
       acl: z.array(aclEntrySchema).max(200).default([]),
       stopped: z.boolean().default(false).meta({ description: 'true stops the server (scale to zero).' }),
-      target: nameSchema
-        .default('local')
-        .meta({ description: 'The Target whose agent runs it. Cannot change.' }),
+      target: nameSchema.optional().meta({
+        description:
+          'The Target whose agent runs it. Left out: placement picks a Ready, schedulable target matching targetSelector with room for the plan, and records it here. Cannot change.',
+      }),
+      targetSelector: z.record(z.string(), z.string()).optional().meta({
+        description: 'Labels a target must have for placement to pick it (when target is left out).',
+      }),
       restoreFrom: z
         .strictObject({ backup: nameSchema.meta({ description: 'A Succeeded Backup in the same project.' }) })
         .optional()
@@ -90,6 +94,10 @@ export const databaseKind = defineKind({
     .strictObject({
       ...baseStatusShape,
       endpoint: z.strictObject({ host: z.string(), port: z.number().int() }).optional(),
+      host: z.string().optional().meta({
+        description:
+          'The agent installation whose host runs the server (and holds its data); another agent of the target never starts a second one.',
+      }),
       credentialsVersion: z.number().int().optional().meta({
         description:
           'The credentials version the server accepts. After a rotation, the new password works once this reaches the version the rotation answered.',
@@ -119,5 +127,6 @@ export const databaseKind = defineKind({
         .meta({ description: 'What the backup schedule last did.' }),
     })
     .meta({ id: 'DatabaseStatus' }),
-  immutable: ['engine', 'version', 'target', 'restoreFrom'],
+  immutable: ['engine', 'version', 'target', 'targetSelector', 'restoreFrom'],
+  recorded: ['target'],
 });

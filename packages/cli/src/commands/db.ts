@@ -105,6 +105,12 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
     )
     .option('--label <key=value>', 'a label (repeatable)', collect)
     .option('--stopped', 'create it stopped')
+    .option('--target <target>', 'run it on this target (default: placement picks a Ready one)')
+    .option(
+      '--target-selector <key=value>',
+      'placement picks among targets with this label (repeatable)',
+      collect,
+    )
     .option('--from-backup <backup>', "start from this backup's data (a fork; the source is untouched)")
     .option('--backup-schedule <cron>', 'take backups on this schedule, e.g. "0 3 * * *"')
     .option('--backup-timezone <tz>', 'time zone of --backup-schedule (default UTC)')
@@ -113,7 +119,7 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
     .option('--backup-verify', 'verify each scheduled backup once it is stored')
     .addHelpText(
       'after',
-      '\nExamples:\n  kumo db create orders --engine postgres --version 15 --plan small --acl 203.0.113.0/24=office --wait\n  kumo db create cache --engine redis --param maxmemory-policy=allkeys-lru --acl 10.0.0.0/8\n  kumo db create orders-copy --engine postgres --from-backup orders-20261122030000 --wait\n  kumo db create ledger --engine postgres --backup-schedule "0 3 * * *" --backup-timezone Europe/Berlin --backup-keep 14',
+      '\nExamples:\n  kumo db create orders --engine postgres --version 15 --plan small --acl 203.0.113.0/24=office --wait\n  kumo db create cache --engine redis --param maxmemory-policy=allkeys-lru --acl 10.0.0.0/8\n  kumo db create orders-copy --engine postgres --from-backup orders-20261122030000 --wait\n  kumo db create ledger --engine postgres --backup-schedule "0 3 * * *" --backup-timezone Europe/Berlin --backup-keep 14\n  kumo db create events --engine postgres --target-selector zone=eu-1',
     )
     .action(
       async (
@@ -127,6 +133,8 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
           acl?: string[];
           label?: string[];
           stopped?: boolean;
+          target?: string;
+          targetSelector?: string[];
           fromBackup?: string;
         } & BackupPolicyOptions,
         cmd: Command,
@@ -141,6 +149,8 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
           parameters: Object.fromEntries((o.param ?? []).map(parseParameter)),
           acl: (o.acl ?? []).map((a) => parseAcl(a)),
           ...(o.stopped ? { stopped: true } : {}),
+          ...(o.target ? { target: o.target } : {}),
+          ...(o.targetSelector ? { targetSelector: parseLabels(o.targetSelector) } : {}),
           ...(o.fromBackup ? { restoreFrom: { backup: o.fromBackup } } : {}),
           ...(policy ? { backupPolicy: policy } : {}),
         };

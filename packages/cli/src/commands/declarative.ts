@@ -76,10 +76,19 @@ async function current(inv: Invocation, m: Manifest): Promise<Resource | undefin
   }
 }
 
-/** The part apply owns, normalised with the kind's defaults so that a round trip compares equal. */
-function desired(m: Manifest): { labels: Record<string, string>; spec: Record<string, unknown> } {
+/**
+ * The part apply owns, normalised with the kind's defaults so that a round trip compares equal;
+ * what the platform recorded where the file says nothing (a Database's placed target) is live's.
+ */
+function desired(
+  m: Manifest,
+  existing?: Resource,
+): { labels: Record<string, string>; spec: Record<string, unknown> } {
   const parsed = m.def.spec.safeParse(m.spec);
-  return { labels: m.labels, spec: parsed.success ? (parsed.data as Record<string, unknown>) : m.spec };
+  const spec = { ...(parsed.success ? (parsed.data as Record<string, unknown>) : m.spec) };
+  for (const field of m.def.recorded ?? [])
+    if (spec[field] === undefined && existing?.spec[field] !== undefined) spec[field] = existing.spec[field];
+  return { labels: m.labels, spec };
 }
 
 function label(m: Manifest): string {
@@ -90,7 +99,7 @@ function label(m: Manifest): string {
 export async function apply(runtime: Runtime, inv: Invocation, manifests: Manifest[]): Promise<void> {
   for (const m of manifests) {
     const existing = await current(inv, m);
-    const want = desired(m);
+    const want = desired(m, existing);
     let written: Resource | undefined;
     if (!existing) {
       written = await inv.client.request<Resource>('POST', collectionPath(m.def, m.project), {
@@ -135,7 +144,7 @@ export async function diff(runtime: Runtime, inv: Invocation, manifests: Manifes
   let changed = false;
   for (const m of manifests) {
     const existing = await current(inv, m);
-    const want = stringify(canonical(desired(m)));
+    const want = stringify(canonical(desired(m, existing)));
     const have = existing
       ? stringify(canonical({ labels: existing.metadata.labels, spec: existing.spec }))
       : '';

@@ -5,6 +5,7 @@ import { NOUNS, collectionPath, itemPath, resolveKind } from '../core/kinds.js';
 import { formatResources, table, writeOutput } from '../core/output.js';
 import { type Invocation, type Runtime, invocation } from '../core/runtime.js';
 import { waitFor } from '../core/wait.js';
+import { printAgentToken } from './target.js';
 
 interface List {
   items: Resource[];
@@ -220,7 +221,9 @@ export function registerResourceCommands(program: Command, runtime: Runtime): vo
         'after',
         def.kind === 'Project'
           ? '\nExample:\n  kumo project create shop --org acme --wait'
-          : `\nExample:\n  kumo ${noun} create acme --display-name "Acme Inc." --wait`,
+          : def.kind === 'Target'
+            ? '\nExample:\n  kumo target create b --driver local --label zone=eu-1\n\nPrints the token its agent needs (kumo agent --target b).'
+            : `\nExample:\n  kumo ${noun} create acme --display-name "Acme Inc." --wait`,
       );
     if (def.kind === 'Project') create.requiredOption('--org <org>', 'the owning org');
     if (def.kind === 'Target')
@@ -244,6 +247,7 @@ export function registerResourceCommands(program: Command, runtime: Runtime): vo
           body: { metadata: { name, labels: parseLabels(o.label) }, spec },
         });
         await finish(runtime, inv, def, res, 'created');
+        if (def.kind === 'Target' && inv.format === 'table') await printAgentToken(runtime, inv, name);
       },
     );
   }

@@ -25,6 +25,11 @@ export interface WatchEvent {
 export class KumoClient {
   constructor(private readonly context: Context) {}
 
+  /** The API this client talks to. */
+  get baseUrl(): string {
+    return this.context.url;
+  }
+
   get url(): string {
     return this.context.url;
   }

@@ -40,7 +40,11 @@ interface CrashLoop {
 export interface DatabaseReconcilerOptions {
   /** The first wait before a crash loop is tried again (doubling each time). Default: 5 minutes. */
   crashLoopRetryMs?: number;
+  /** This agent installation (its lease holder): recorded as status.host of the servers it runs. */
+  host?: string;
 }
+/** How soon a database whose server is on another agent's host is looked at again. */
+const ELSEWHERE_RETRY_MS = 60_000;
 /** How soon a database whose instance is busy (a dump) is reconciled again. */
 const BUSY_RETRY_MS = 2000;
 /** Storage usage and readiness are re-observed at least this often. */
@@ -60,6 +64,7 @@ export class DatabaseReconciler implements Reconciler {
   private readonly crashLoops = new Map<string, CrashLoop>();
   private readonly keysByUid = new Map<string, ResourceKey>();
   private readonly crashLoopRetryMs: number;
+  private readonly host: string | undefined;
 
   constructor(
     private readonly client: AgentClient,
@@ -70,6 +75,7 @@ export class DatabaseReconciler implements Reconciler {
     options: DatabaseReconcilerOptions = {},
   ) {
     this.crashLoopRetryMs = options.crashLoopRetryMs ?? CRASH_LOOP_RETRY_MS;
+    this.host = options.host;
   }
 
   /** The key of a database this reconciler has seen, by uid (for process-exit nudges). */
@@ -121,6 +127,17 @@ export class DatabaseReconciler implements Reconciler {
         const looping = this.crashLoops.get(uid)!;
         await this.setStatus(db, before, { phase: 'Error', reason: 'CrashLoop', message: looping.message });
         return { requeueAfterMs: looping.retryAt - Date.now() };
+      }
+      const host = (db.status as { host?: string }).host;
+      if (!before.exists && host !== undefined && this.host !== undefined && host !== this.host) {
+        // Its server and data are on the host of the agent that made it: starting an empty one
+        // here would run it twice and lose its data. Say so, and wait for that agent.
+        await this.setStatus(db, before, {
+          phase: 'Error',
+          reason: 'InstanceElsewhere',
+          message: `The server of this database runs on the host of agent ${host}; this agent (${this.host}) serves the target now and has no copy of its data. Stop this agent, then start ${host} again: it takes the target back and adopts the running server.`,
+        });
+        return { requeueAfterMs: ELSEWHERE_RETRY_MS };
       }
       if (!before.exists) {
         await this.setStatus(db, before, {
@@ -392,6 +409,7 @@ export class DatabaseReconciler implements Reconciler {
           ...current.status,
           phase,
           conditions,
+          ...(seen.exists && this.host !== undefined ? { host: this.host } : {}),
           ...(seen.endpoint ? { endpoint: seen.endpoint } : {}),
           ...(seen.credentialsVersion !== undefined ? { credentialsVersion: seen.credentialsVersion } : {}),
           ...(seen.usage ? { usage: seen.usage } : {}),

@@ -47,6 +47,7 @@ export class Authorizer {
       };
     }
     if (principal.org !== null && principal.org !== org) return undefined;
+    if (principal.role === 'agent') return undefined; // the agent API only
     if (principal.kind === 'service') {
       if (principal.role === 'operator') return undefined;
       return {
@@ -128,6 +129,7 @@ function combine(
   principal: Principal,
 ): Grant | undefined {
   const own = ROLE_PERMISSIONS[membership.role];
+  if (principal.role === 'agent') return undefined;
   const cap = principal.role === 'operator' ? own : ROLE_PERMISSIONS[principal.role];
   const capped = !isWithin(own, cap);
   const permissions = capped ? intersect(own, cap) : own;

@@ -4,23 +4,28 @@ import type pg from 'pg';
 import type { Queryable } from '../store/sql.js';
 import type { MemberRole } from './roles.js';
 
-/** The role a token carries: a member role, or operator for the platform's own staff. */
-export type TokenRole = 'operator' | MemberRole;
+/**
+ * The role a token carries: a member role, operator for the platform's own staff, or agent for the
+ * agent of one target (it may call the agent API for that target and nothing else).
+ */
+export type TokenRole = 'operator' | 'agent' | MemberRole;
 
 /**
  * Who is calling, as their token says. Operators run the platform; users act through their org
  * memberships; service tokens belong to one org. A token never does more than its role allows.
  */
 export interface Principal {
-  /** `operator:<name>`, `user:<name>` or `service:<org>/<token name>`. */
+  /** `operator:<name>`, `user:<name>`, `service:<org>/<token name>` or `agent:<target>`. */
   id: string;
-  kind: 'operator' | 'user' | 'service';
+  kind: 'operator' | 'user' | 'service' | 'agent';
   tokenId: string;
   role: TokenRole;
   /** A service token's org, or the one org a personal token is narrowed to. */
   org: string | null;
   /** Narrowed to these projects (of `org`), or null. */
   projects: string[] | null;
+  /** An agent token's target. */
+  target?: string;
 }
 
 export interface NewToken {
@@ -29,6 +34,8 @@ export interface NewToken {
   role: TokenRole;
   org?: string | null;
   projects?: string[] | null;
+  /** Agent tokens: the one target they act for. */
+  target?: string;
   createdBy: string;
   expiresAt?: Date;
 }
@@ -52,8 +59,8 @@ export class TokenStore {
     const secret = randomAlphanumeric(43);
     const id = randomUUID();
     await this.pool.query(
-      `INSERT INTO tokens (id, name, prefix, secret_hash, principal, role, org, projects, created_by, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      `INSERT INTO tokens (id, name, prefix, secret_hash, principal, role, org, projects, created_by, expires_at, target)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       [
         id,
         input.name,
@@ -65,6 +72,7 @@ export class TokenStore {
         input.projects ?? null,
         input.createdBy,
         input.expiresAt ?? null,
+        input.target ?? null,
       ],
     );
     return { id, token: `kumo_${prefix}_${secret}` };
@@ -85,8 +93,9 @@ export class TokenStore {
       expires_at: Date | null;
       revoked_at: Date | null;
       last_used_at: Date | null;
+      target: string | null;
     }>(
-      'SELECT id, secret_hash, principal, role, org, projects, expires_at, revoked_at, last_used_at FROM tokens WHERE prefix = $1',
+      'SELECT id, secret_hash, principal, role, org, projects, expires_at, revoked_at, last_used_at, target FROM tokens WHERE prefix = $1',
       [prefix],
     );
     const row = rows[0];
@@ -105,6 +114,7 @@ export class TokenStore {
       role: row.role,
       org: row.org,
       projects: row.projects,
+      ...(row.target ? { target: row.target } : {}),
     };
   }
 
@@ -222,6 +232,7 @@ const COLUMNS =
 export function principalKind(id: string): Principal['kind'] {
   if (id.startsWith('operator:')) return 'operator';
   if (id.startsWith('service:')) return 'service';
+  if (id.startsWith('agent:')) return 'agent';
   return 'user';
 }
 

@@ -49,6 +49,16 @@ export function runBusContract(name: string, newBus: () => Promise<Bus>): void {
       expect(attempts.slice(0, 3)).toEqual(['7', '7', '7']);
     });
 
+    it('accepts the same id twice (the relay republishes after a crash) and delivers it', async () => {
+      bus = await newBus();
+      const got: string[] = [];
+      bus.subscribe('Thing', async (m) => void got.push(m.id));
+      await bus.publish(message('5'));
+      await bus.publish(message('5'));
+      await until(() => got.length >= 1);
+      expect(new Set(got)).toEqual(new Set(['5']));
+    });
+
     it('stops delivering after unsubscribe, and rejects publish after close', async () => {
       bus = await newBus();
       const got: string[] = [];

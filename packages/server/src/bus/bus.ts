@@ -10,6 +10,8 @@ export interface BusMessage {
   generation: number;
   /** The write that caused it: create, update, update-status, delete, remove-finalizer, … */
   action: string;
+  /** The target whose agent should look: a Database's or Backup's target; absent for control-plane kinds. */
+  target?: string;
 }
 
 export type BusHandler = (message: BusMessage) => Promise<void>;

@@ -113,6 +113,16 @@ export class DriverError extends Error {
   }
 }
 
+/** What a target can still take, as its agent measures it (published in Target.status.capacity). */
+export interface Capacity {
+  cpus: number;
+  memoryBytes: number;
+  diskFreeBytes: number;
+  /** Ports of the range not yet given to an instance. */
+  freePorts: number;
+  instances: number;
+}
+
 /**
  * Runs databases somewhere. One small interface, many implementations (local processes now,
  * Kubernetes later), all passing runDriverContract. Core code checks capabilities, never names.
@@ -142,6 +152,8 @@ export interface RuntimeDriver extends Partial<BackupDriver> {
   followLogs(uid: string, onLine: (line: string) => void, signal: AbortSignal): Promise<void>;
   /** Calls listener soon (≈1 s) after an instance's process exits unexpectedly. */
   onProcessExit(listener: (uid: string) => void): () => void;
+  /** What the target has: CPUs, memory, free disk and ports (what its databases' plans claim, the control plane counts). */
+  capacity(): Promise<Capacity>;
   /** Stops background work (watchers). Leaves instances running. */
   close(): Promise<void>;
 }

@@ -51,6 +51,23 @@ export class EngineCatalog {
     );
   }
 
+  /**
+   * What some target offers, from the engines and versions its agent reported (Target.status):
+   * the control plane's view, with no binaries. Unknown engine names are left out.
+   */
+  static offering(engines: ReadonlyArray<{ engine: string; versions: readonly string[] }>): EngineCatalog {
+    const known = new Map<EngineName, Installed[]>();
+    for (const { engine, versions } of engines) {
+      if (engine !== 'postgres' && engine !== 'redis') continue;
+      const merged = new Set([...(known.get(engine) ?? []).map((i) => i.version), ...versions]);
+      known.set(
+        engine,
+        [...merged].sort((a, b) => Number(b) - Number(a)).map((version) => ({ version, location: '' })),
+      );
+    }
+    return new EngineCatalog(known);
+  }
+
   list(): EngineInfo[] {
     return (['postgres', 'redis'] as const)
       .filter((engine) => (this.installed.get(engine) ?? []).length > 0)
@@ -72,19 +89,25 @@ export class EngineCatalog {
     return plansOf(engine).find((p) => p.name === name);
   }
 
-  /** Everything wrong with a Database spec on this host, as field errors (empty when valid). */
-  validate(spec: DatabaseSpecLike): FieldError[] {
+  /**
+   * Everything wrong with a Database spec here, as field errors (empty when valid). With
+   * `installed: false` only what holds on every target (plan, storage, parameters), not whether
+   * this catalog has the engine and version.
+   */
+  validate(spec: DatabaseSpecLike, options: { installed?: boolean } = {}): FieldError[] {
     const errors: FieldError[] = [];
-    const versions = (this.installed.get(spec.engine) ?? []).map((i) => i.version);
-    if (versions.length === 0) {
-      errors.push({ field: 'spec.engine', message: `${spec.engine} is not installed on this platform` });
-      return errors;
-    }
-    if (!versions.includes(spec.version)) {
-      errors.push({
-        field: 'spec.version',
-        message: `${spec.engine} ${spec.version} is not available; choose one of ${versions.join(', ')}`,
-      });
+    if (options.installed !== false) {
+      const versions = (this.installed.get(spec.engine) ?? []).map((i) => i.version);
+      if (versions.length === 0) {
+        errors.push({ field: 'spec.engine', message: `${spec.engine} is not installed on this platform` });
+        return errors;
+      }
+      if (!versions.includes(spec.version)) {
+        errors.push({
+          field: 'spec.version',
+          message: `${spec.engine} ${spec.version} is not available; choose one of ${versions.join(', ')}`,
+        });
+      }
     }
     const plan = this.plan(spec.engine, spec.plan);
     if (!plan) {

@@ -18,10 +18,17 @@ export type OrgFrom =
  * - `authenticated`: any valid token; the text says why, and the handler shows each caller only
  *   their own things (lists of orgs and projects, their tokens);
  * - `operator`: platform operators only (orgs, targets, users, org quotas, status writes);
- * - `permission`: a member permission (auth/roles.ts) in the org the request acts in.
+ * - `permission`: a member permission (auth/roles.ts) in the org the request acts in;
+ * - `agent`: the agent of the target named by the path parameter (its agent token), or an operator.
+ *
+ * An agent token is good for its own target's agent routes and nothing else.
  */
 export type Access =
-  { public: true } | { authenticated: string } | { operator: true } | { permission: Permission; in: OrgFrom };
+  | { public: true }
+  | { authenticated: string }
+  | { operator: true }
+  | { permission: Permission; in: OrgFrom }
+  | { agent: { targetParam: string } };
 
 /** The middleware that enforces a route's Access before anything else of the route runs. */
 export function requireAccess(access: Access, authorizer: Authorizer): MiddlewareHandler<AppEnv> {
@@ -45,6 +52,20 @@ async function decide(c: Ctx, access: Access, authorizer: Authorizer): Promise<v
   if (!principal) {
     throw new UnauthenticatedError(
       'This route needs a bearer token: send "Authorization: Bearer <token>". `kumo up` prints the admin token when it creates it, and keeps it in <data-dir>/admin-token.',
+    );
+  }
+  if ('agent' in access) {
+    const target = c.req.param(access.agent.targetParam);
+    if (principal.kind === 'operator' || (principal.kind === 'agent' && principal.target === target)) return;
+    throw new ForbiddenError(
+      principal.kind === 'agent'
+        ? `This agent token acts for target ${principal.target} only, not ${target}.`
+        : 'Only the agent of this target (its agent token) or an operator may do this.',
+    );
+  }
+  if (principal.kind === 'agent') {
+    throw new ForbiddenError(
+      'An agent token may call only the agent API of its target (/v1/agent/…). Use a user or operator token.',
     );
   }
   if ('authenticated' in access) return;

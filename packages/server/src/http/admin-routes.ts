@@ -349,7 +349,9 @@ async function tokenToCreate(
   const role = body.role ?? caller.role;
   if (
     role === 'operator' ||
+    role === 'agent' ||
     caller.role === 'operator' ||
+    caller.role === 'agent' ||
     !isWithin(ROLE_PERMISSIONS[role], ROLE_PERMISSIONS[caller.role])
   ) {
     throw new ForbiddenError(

@@ -12,9 +12,10 @@ import type { ResourceService } from '../resources/resource-service.js';
 import { HttpProblem, problemResponse, toProblem } from './problem.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerIamRoutes } from './iam-routes.js';
-import { registerBackupRoutes } from './backup-routes.js';
+import { type AgentRouteDeps, registerAgentRoutes } from './agent-routes.js';
+import { registerTargetRoutes } from './target-routes.js';
+import { type BackupRouteDeps, registerBackupRoutes } from './backup-routes.js';
 import { serveConsole } from './console-static.js';
-import type { BackupRunner } from '../agent/backup-runner.js';
 import { RateLimiter } from './rate-limiter.js';
 import { type DatabaseRouteDeps, registerDatabaseRoutes } from './database-routes.js';
 import { registerResourceRoutes } from './resource-routes.js';
@@ -22,15 +23,16 @@ import { KumoRouter, allows } from './router.js';
 import { registerSystemRoutes } from './system-routes.js';
 import type { WatchDeps } from './watch.js';
 
-export interface AppDeps extends WatchDeps, Omit<DatabaseRouteDeps, 'service' | 'pool'> {
+export interface AppDeps
+  extends WatchDeps, Omit<DatabaseRouteDeps, 'service' | 'pool'>, Pick<BackupRouteDeps, 'gateway'> {
   pool: pg.Pool;
   service: ResourceService;
   tokens: TokenStore;
   memberships: MembershipStore;
   quotas: QuotaStore;
   authorizer: Authorizer;
-  /** The local agent's backups (download); undefined without an object store. */
-  backups: BackupRunner | undefined;
+  /** The agent API (agent tokens only). */
+  agents: AgentRouteDeps;
   metrics: Metrics;
   logger: Logger;
   /** The built web console; default: packages/console/dist. */
@@ -132,6 +134,8 @@ export function createApp(deps: AppDeps): KumoRouter {
   registerAdminRoutes(router, deps);
   registerIamRoutes(router, deps);
   registerBackupRoutes(router, deps);
+  registerAgentRoutes(router, deps.agents);
+  registerTargetRoutes(router, deps);
 
   app.doc31('/v1/openapi.json', {
     openapi: '3.1.0',

@@ -10,8 +10,8 @@ import {
 } from '@kumo/api';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { BackupRunner } from '../agent/backup-runner.js';
 import { ConflictError, ValidationError } from '../errors.js';
+import type { HostGateway } from '../gateway/host-gateway.js';
 import type { ResourceService } from '../resources/resource-service.js';
 import { recordAudit } from '../store/audit-log.js';
 import { writeContext } from './request-context.js';
@@ -20,8 +20,8 @@ import { type AppContext, type KumoRouter, validated } from './router.js';
 export interface BackupRouteDeps {
   service: ResourceService;
   pool: pg.Pool;
-  /** The local agent's backup runner (single node); undefined when backups are off. */
-  backups: BackupRunner | undefined;
+  /** Reaches the agent that holds a backup's object (its target's). */
+  gateway: HostGateway;
 }
 
 const params = z.object({ project: nameSchema, name: nameSchema });
@@ -30,6 +30,20 @@ const problems = {
   404: { description: 'Not found', ...problem },
   409: { description: 'Not possible now', ...problem },
 };
+
+/** The target whose agent took the backup (its database's, for one taken before targets were recorded). */
+async function backupTarget(deps: BackupRouteDeps, backup: Resource): Promise<string> {
+  const taken = (backup.status as { target?: string }).target;
+  if (taken) return taken;
+  const database = String((backup.spec as { database: string }).database);
+  const db = await deps.service
+    .get(databaseKind, { kind: 'Database', project: backup.metadata.project ?? '', name: database })
+    .catch(() => undefined);
+  const target = (db?.spec as { target?: string } | undefined)?.target;
+  if (!target)
+    throw new ConflictError(`Backup "${backup.metadata.name}" records no target; it cannot be downloaded.`);
+  return target;
+}
 
 /** Verify and download backups; restore a database in place. */
 export function registerBackupRoutes(router: KumoRouter, deps: BackupRouteDeps): void {
@@ -90,8 +104,7 @@ export function registerBackupRoutes(router: KumoRouter, deps: BackupRouteDeps):
     },
     handler: async (c) => {
       const backup = await succeeded(c);
-      if (!deps.backups) throw new ConflictError('Backups are not available on this Kumo.');
-      const body = await deps.backups.open(backup);
+      const body = await deps.gateway.openBackup(await backupTarget(deps, backup), backup);
       await recordAudit(deps.pool, writeContext(c), {
         action: 'download-backup',
         kind: 'Backup',

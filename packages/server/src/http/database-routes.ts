@@ -1,9 +1,8 @@
-import { type Resource, engineInfoSchema, nameSchema, problemSchema } from '@kumo/api';
+import { type EngineInfo, type Resource, engineInfoSchema, nameSchema, problemSchema } from '@kumo/api';
 import { stream } from 'hono/streaming';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { RuntimeDriver } from '../drivers/driver.js';
-import type { EngineCatalog } from '../engines/engine-catalog.js';
+import type { HostGateway } from '../gateway/host-gateway.js';
 import type { ResourceService } from '../resources/resource-service.js';
 import type { CredentialStore } from '../secrets/credential-store.js';
 import type { AppContext, KumoRouter } from './router.js';
@@ -14,9 +13,11 @@ import { withTransaction } from '../store/sql.js';
 import { writeContext } from './request-context.js';
 
 export interface DatabaseRouteDeps {
-  catalog: EngineCatalog;
+  /** What the Ready targets offer (or one target), from what their agents reported. */
+  engines: { offered(target?: string): Promise<EngineInfo[]> };
   credentials: CredentialStore;
-  driver: RuntimeDriver;
+  /** Reaches the agent of a database's target (its server's log). */
+  gateway: HostGateway;
   service: ResourceService;
   pool: pg.Pool;
   streamRecheckMs: number;
@@ -43,15 +44,18 @@ export function registerDatabaseRoutes(router: KumoRouter, deps: DatabaseRouteDe
     method: 'get',
     path: '/v1/engines',
     tags: ['Engines'],
-    summary: 'Engines, versions, plans and parameters this platform can run',
+    summary:
+      'Engines, versions, plans and parameters this platform can run (on its Ready targets, or on one)',
     access: { authenticated: 'the engines and plans on offer are the same for every customer' },
+    request: { query: z.strictObject({ target: nameSchema.optional() }) },
     responses: {
       200: {
         description: 'The engine catalog',
         content: { 'application/json': { schema: z.object({ items: z.array(engineInfoSchema) }) } },
       },
     },
-    handler: (c) => c.json({ items: deps.catalog.list() }),
+    handler: async (c) =>
+      c.json({ items: await deps.engines.offered(validated<{ target?: string }>(c, 'query').target) }),
   });
 
   const getDatabase = async (c: AppContext): Promise<Resource> => {
@@ -130,7 +134,8 @@ export function registerDatabaseRoutes(router: KumoRouter, deps: DatabaseRouteDe
     handler: async (c) => {
       const db = await getDatabase(c);
       const q = validated<z.infer<typeof logsQuery>>(c, 'query');
-      const lines = await deps.driver.logs(db.metadata.uid, q.tail);
+      const target = String((db.spec as { target?: string }).target);
+      const lines = await deps.gateway.logs(target, db.metadata.uid, q.tail);
       if (q.follow !== 'true' && q.follow !== '1') return c.text(lines.map((l) => l + '\n').join(''));
       c.header('content-type', 'text/plain; charset=utf-8');
       return stream(c, async (s) => {
@@ -146,7 +151,12 @@ export function registerDatabaseRoutes(router: KumoRouter, deps: DatabaseRouteDe
           deps.streamRecheckMs,
         );
         try {
-          await deps.driver.followLogs(db.metadata.uid, (line) => void s.write(line + '\n'), abort.signal);
+          await deps.gateway.followLogs(
+            target,
+            db.metadata.uid,
+            (line) => void s.write(line + '\n'),
+            abort.signal,
+          );
         } finally {
           clearInterval(rechecks);
         }

@@ -6,11 +6,14 @@ import {
   ForbiddenError,
   GoneError,
   KumoError,
+  LeaseHeldError,
+  LeaseLostError,
   MalformedRequestError,
   NotFoundError,
   PreconditionFailedError,
   QuotaExceededError,
   SetupError,
+  TargetUnreachableError,
   UnauthenticatedError,
   ValidationError,
 } from '../errors.js';
@@ -38,6 +41,8 @@ const BY_CLASS: Array<[new (...args: never[]) => KumoError, number, string, stri
   [MalformedRequestError, 400, PROBLEM_TYPES.malformed, 'Malformed request'],
   [NotFoundError, 404, PROBLEM_TYPES.notFound, 'Not found'],
   [AlreadyExistsError, 409, PROBLEM_TYPES.alreadyExists, 'Already exists'],
+  [LeaseHeldError, 409, PROBLEM_TYPES.leaseHeld, 'Lease held by another agent'],
+  [LeaseLostError, 409, PROBLEM_TYPES.leaseLost, 'Lease lost'],
   [ConflictError, 409, PROBLEM_TYPES.conflict, 'Conflict'],
   [PreconditionFailedError, 412, PROBLEM_TYPES.preconditionFailed, 'Precondition failed'],
   [GoneError, 410, PROBLEM_TYPES.gone, 'Gone'],
@@ -45,6 +50,7 @@ const BY_CLASS: Array<[new (...args: never[]) => KumoError, number, string, stri
   [ForbiddenError, 403, PROBLEM_TYPES.forbidden, 'Forbidden'],
   [QuotaExceededError, 403, PROBLEM_TYPES.quotaExceeded, 'Quota exceeded'],
   [SetupError, 503, PROBLEM_TYPES.unavailable, 'Unavailable'],
+  [TargetUnreachableError, 503, PROBLEM_TYPES.unavailable, 'Target unreachable'],
 ];
 
 /**

@@ -56,6 +56,8 @@ export class OutboxRelay {
   /** Publishes one batch. Returns how many rows it published. Rejects (and deletes nothing) if the bus does. */
   async relayBatch(): Promise<number> {
     return withTransaction(this.pool, async (client) => {
+      // The target says whose agent should look: a Database's own, a Backup's (where it was taken,
+      // else its database's). Other kinds (and rows already gone) have none: the control plane's.
       const { rows } = await client.query<{
         id: string;
         kind: string;
@@ -63,8 +65,14 @@ export class OutboxRelay {
         name: string;
         generation: string;
         action: string;
+        target: string | null;
       }>(
-        'SELECT id, kind, project, name, generation, action FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED',
+        `SELECT o.id, o.kind, o.project, o.name, o.generation, o.action,
+                COALESCE(r.status ->> 'target', r.spec ->> 'target', d.spec ->> 'target') AS target
+         FROM outbox o
+         LEFT JOIN resources r ON r.kind = o.kind AND r.project = o.project AND r.name = o.name
+         LEFT JOIN resources d ON o.kind = 'Backup' AND d.kind = 'Database' AND d.project = o.project AND d.name = r.spec ->> 'database'
+         ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED`,
         [this.batchSize],
       );
       for (const row of rows) {
@@ -75,6 +83,7 @@ export class OutboxRelay {
           name: row.name,
           generation: Number(row.generation),
           action: row.action,
+          ...(row.target ? { target: row.target } : {}),
         });
       }
       if (rows.length > 0)

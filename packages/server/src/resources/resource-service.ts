@@ -22,7 +22,11 @@ import type {
   ResourceStore,
   WriteContext,
 } from '../store/resource-store.js';
+import { PlacementRaceError } from './placement.js';
 import { parseOrThrow } from './validation.js';
+
+/** Placements tried for one create before a race with others is reported. */
+const PLACEMENT_ATTEMPTS = 5;
 
 /** Finalizers the platform puts on new resources, by kind: who must clean up before they go. */
 export const PLATFORM_FINALIZERS: Readonly<Record<string, string[]>> = {
@@ -54,6 +58,8 @@ export interface KindBehaviour {
   references?: Readonly<
     Record<string, (spec: Spec, project: string) => Array<{ field: string; key: ResourceKey }>>
   >;
+  /** What the platform decides at creation and records in the spec (a Database's target: placement). */
+  place?: Readonly<Record<string, (spec: Spec) => Promise<Spec>>>;
   /** Limits checked inside the write's transaction (quotas), by kind. */
   admission?: Readonly<Record<string, (project: string) => Admission>>;
   /** How a spec change would take effect, for dry runs. */
@@ -91,6 +97,15 @@ export class ResourceService {
     }
   }
 
+  /** The new spec, with the fields the platform recorded (the kind's `recorded`) kept where it leaves them out. */
+  private keep(def: KindDefinition, current: Spec, next: Spec): Spec {
+    const kept = def.recorded ?? [];
+    const missing = kept.filter((field) => next[field] === undefined && current[field] !== undefined);
+    return missing.length === 0
+      ? next
+      : { ...next, ...Object.fromEntries(missing.map((f) => [f, current[f]])) };
+  }
+
   private admissionOf(def: KindDefinition, project: string): { admission?: Admission } {
     const admission = this.options.admission?.[def.kind]?.(project);
     return admission ? { admission } : {};
@@ -119,6 +134,30 @@ export class ResourceService {
   ): Promise<Resource> {
     checkProject(input, project);
     this.checkSpec(def, input.spec);
+    const place = this.options.place?.[def.kind];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.createPlaced(
+          def,
+          project,
+          place ? { ...input, spec: await place(input.spec) } : input,
+          ctx,
+          idempotency,
+        );
+      } catch (err) {
+        // The target placement chose filled up before this create committed: place it again.
+        if (!(err instanceof PlacementRaceError) || attempt >= PLACEMENT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async createPlaced(
+    def: KindDefinition,
+    project: string,
+    input: ResourceInput,
+    ctx: WriteContext,
+    idempotency?: Idempotency,
+  ): Promise<Resource> {
     for (const ref of this.options.references?.[def.kind]?.(input.spec, project) ?? []) {
       if (!(await this.store.get(ref.key))) {
         throw new ValidationError(`${ref.field}: ${ref.key.kind} "${ref.key.name}" does not exist.`, [
@@ -175,12 +214,13 @@ export class ResourceService {
     }
     const precondition = ifMatch ?? input.metadata.resourceVersion;
     const mutation = (current: Resource): Mutation => {
-      checkImmutable(def, current.spec, input.spec);
-      this.checkSpec(def, input.spec);
+      const spec = this.keep(def, current.spec, input.spec);
+      checkImmutable(def, current.spec, spec);
+      this.checkSpec(def, spec);
       return {
         labels: input.metadata.labels ?? {},
         finalizers: input.metadata.finalizers ?? current.metadata.finalizers,
-        spec: input.spec,
+        spec,
       };
     };
     if (dryRun) return this.preview(def, key, mutation, precondition);
@@ -229,12 +269,13 @@ export class ResourceService {
           { field: 'metadata.name', message: 'cannot be changed' },
         ]);
       }
-      checkImmutable(def, current.spec, input.spec);
-      this.checkSpec(def, input.spec);
+      const spec = this.keep(def, current.spec, input.spec);
+      checkImmutable(def, current.spec, spec);
+      this.checkSpec(def, spec);
       return {
         labels: input.metadata.labels ?? {},
         finalizers: input.metadata.finalizers ?? [],
-        spec: input.spec,
+        spec,
       };
     };
     if (dryRun) return this.preview(def, key, mutation, ifMatch);

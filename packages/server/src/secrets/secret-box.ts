@@ -44,6 +44,12 @@ export class SecretBox {
     if (sealed[0] !== VERSION) throw new Error('unknown secret format');
     const decipher = createDecipheriv('aes-256-gcm', this.key, sealed.subarray(1, 13));
     decipher.setAuthTag(sealed.subarray(13, 29));
-    return Buffer.concat([decipher.update(sealed.subarray(29)), decipher.final()]).toString('utf8');
+    try {
+      return Buffer.concat([decipher.update(sealed.subarray(29)), decipher.final()]).toString('utf8');
+    } catch {
+      throw new SetupError(
+        'A secret in the store was sealed with another master key (or was tampered with). Every Kumo on one store needs the same KUMO_MASTER_KEY.',
+      );
+    }
   }
 }

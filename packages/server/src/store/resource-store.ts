@@ -55,6 +55,9 @@ export interface Idempotency {
  */
 export type ListScope = { names: string[] } | { orgs: string[]; orgProjects: string[] };
 
+/** Refuses a write inside its transaction (e.g. an agent's fence that is no longer current); throws to refuse. */
+export type WriteGuard = (client: Queryable) => Promise<void>;
+
 /** Checks a write against limits (quotas) inside its transaction; throws to refuse it. */
 export type Admission = (
   client: Queryable,
@@ -88,6 +91,11 @@ export type DeleteResult = { resource: Resource; gone: boolean };
  */
 export class ResourceStore {
   constructor(private readonly pool: pg.Pool) {}
+
+  /** For reads beside the store's own (placement's sums). */
+  get queryable(): Queryable {
+    return this.pool;
+  }
 
   async get(key: ResourceKey, client: Queryable = this.pool): Promise<Resource | undefined> {
     const { rows } = await client.query<ResourceRow>(
@@ -218,9 +226,10 @@ export class ResourceStore {
     key: ResourceKey,
     mutate: (current: Resource) => Mutation,
     ctx: WriteContext,
-    options: { ifMatch?: string; action?: string; admission?: Admission } = {},
+    options: { ifMatch?: string; action?: string; admission?: Admission; guard?: WriteGuard } = {},
   ): Promise<Resource> {
     return withTransaction(this.pool, async (client) => {
+      await options.guard?.(client);
       const current = await lockForWrite(client, key, options.ifMatch);
       const change = mutate(current);
       if (change.spec && options.admission) await options.admission(client, current, change.spec);

@@ -1,7 +1,8 @@
 import { type Resource, kindByName, setCondition, type Condition } from '@kumo/api';
 import type { EventStore } from '../../store/event-store.js';
 import type { ResourceKey } from '../../store/resource-rows.js';
-import type { ResourceStore } from '../../store/resource-store.js';
+import type { ResourceStore, WriteGuard } from '../../store/resource-store.js';
+import { parseOrThrow } from '../../resources/validation.js';
 import type { TerminalError } from './reconciler.js';
 
 const CONTROLLER_ACTOR = { actor: 'system:controllers' };
@@ -21,12 +22,15 @@ export class StatusWriter {
    * acted on (`observedGeneration`), or the current one when the caller computes from `current`
    * itself. Never the current one for work done on an older spec: a PATCH that lands while a
    * reconcile runs must not be reported as done. Returns the resource, or undefined when it no
-   * longer exists. Writes nothing when the status is unchanged.
+   * longer exists. Writes nothing when the status is unchanged. `guard` may refuse the write
+   * inside its transaction (an agent's fence); `ifMatch` makes it conditional on the version the
+   * caller computed from (an agent over HTTP).
    */
   async update(
     key: ResourceKey,
     compute: (current: Resource) => Record<string, unknown>,
     observedGeneration?: number,
+    options: { guard?: WriteGuard; ifMatch?: string } = {},
   ): Promise<Resource | undefined> {
     const def = kindByName(key.kind);
     try {
@@ -38,10 +42,17 @@ export class StatusWriter {
             observedGeneration: observedGeneration ?? current.metadata.generation,
           };
           if (current.metadata.deletionTimestamp) status.phase = 'Deleting';
-          return { status: def ? (def.status.parse(status) as Record<string, unknown>) : status };
+          return {
+            status: def
+              ? (parseOrThrow(def.status, status, `${def.kind} status`, ['status']) as Record<
+                  string,
+                  unknown
+                >)
+              : status,
+          };
         },
         CONTROLLER_ACTOR,
-        { action: 'update-status' },
+        { action: 'update-status', ...options },
       );
     } catch (err) {
       if ((err as { code?: string }).code === 'not-found') return undefined;
@@ -50,18 +61,23 @@ export class StatusWriter {
   }
 
   /** Shows err as Ready=False with its reason, phase Error, and a Warning event. */
-  async terminalError(key: ResourceKey, err: TerminalError): Promise<void> {
-    const resource = await this.update(key, (current) => ({
-      ...current.status,
-      phase: 'Error',
-      conditions: setCondition(current.status.conditions as Condition[] | undefined, {
-        type: 'Ready',
-        status: 'False',
-        reason: err.reason,
-        message: err.message,
-        observedGeneration: current.metadata.generation,
+  async terminalError(key: ResourceKey, err: TerminalError, guard?: WriteGuard): Promise<void> {
+    const resource = await this.update(
+      key,
+      (current) => ({
+        ...current.status,
+        phase: 'Error',
+        conditions: setCondition(current.status.conditions as Condition[] | undefined, {
+          type: 'Ready',
+          status: 'False',
+          reason: err.reason,
+          message: err.message,
+          observedGeneration: current.metadata.generation,
+        }),
       }),
-    }));
+      undefined,
+      guard ? { guard } : {},
+    );
     if (resource) await this.events.record(resource, 'Warning', err.reason, err.message);
   }
 

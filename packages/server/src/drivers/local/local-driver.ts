@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { open, readdir, rm, stat } from 'node:fs/promises';
+import { open, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { availableParallelism, totalmem } from 'node:os';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import type { EngineCatalog } from '../../engines/engine-catalog.js';
 import { type CrashPoints, NO_CRASH_POINTS } from '../../faults/crash-points.js';
@@ -8,6 +10,7 @@ import type { Logger } from '../../logger.js';
 import type { ServiceUser } from '../../system/service-user.js';
 import {
   type ApplyOutcome,
+  type Capacity,
   type DriverCapabilities,
   type BackupStream,
   type DataFacts,
@@ -414,6 +417,19 @@ export class LocalDriver implements RuntimeDriver {
     });
     this.allocation = allocated.catch(() => undefined);
     return allocated;
+  }
+
+  async capacity(): Promise<Capacity> {
+    const [low, high] = this.options.portRange;
+    const taken = [...(await this.takenPorts())].filter((p) => p >= low && p <= high).length;
+    const disk = await statfs(this.options.root).catch(() => statfs(dirname(this.options.root)));
+    return {
+      cpus: availableParallelism(),
+      memoryBytes: totalmem(),
+      diskFreeBytes: Number(disk.bavail) * Number(disk.bsize),
+      freePorts: high - low + 1 - taken,
+      instances: (await this.instances()).length,
+    };
   }
 
   private async takenPorts(): Promise<Set<number>> {
