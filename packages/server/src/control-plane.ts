@@ -11,7 +11,7 @@ import { orgCascade, projectCascade } from './controllers/cascade-reconciler.js'
 import { Controller } from './controllers/runtime/controller.js';
 import { StatusWriter } from './controllers/runtime/status-writer.js';
 import { TargetHealth } from './controllers/target-health.js';
-import { SetupError } from './errors.js';
+import { ConflictError, SetupError } from './errors.js';
 import { type DatabaseSpecLike, EngineCatalog } from './engines/engine-catalog.js';
 import { type InProcessAgent, RoutedGateway } from './gateway/routed-gateway.js';
 import { createApp } from './http/app.js';
@@ -212,6 +212,20 @@ export class ControlPlane {
           ],
         },
         place: { Database: (spec) => placement.place(spec) },
+        beforeDelete: {
+          // Its databases could never finish their own deletion without an agent.
+          Target: async (key) => {
+            const on = await store.findKeys({ kind: 'Database', specField: 'target', equals: key.name });
+            if (on.length > 0)
+              throw new ConflictError(
+                `Target ${key.name} still runs ${on.length} database(s) (${on
+                  .slice(0, 5)
+                  .map((k) => `${k.project}/${k.name}`)
+                  .join(', ')}${on.length > 5 ? ', …' : ''}). Delete them first, then the target.`,
+              );
+          },
+        },
+        afterDelete: { Target: (key) => tokens.revokeAll({ principal: `agent:${key.name}` }) },
         references: {
           Database: (spec, project) => [
             { field: 'spec.target', key: { kind: 'Target', project: '', name: String(spec.target) } },

@@ -18,7 +18,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'kumo-objects-'));
   swift = await startSwiftS3();
   await swift.createBucket('kumo-backups');
-}, 60_000);
+}, 150_000);
 afterAll(async () => {
   for (const s of stores) s.close();
   await swift?.stop();

@@ -371,3 +371,17 @@ describe('HttpAgentClient against a running control plane', () => {
     expect(after.status.conditions[0].message).toBe('via HttpAgentClient');
   });
 });
+
+describe('deleting a target', () => {
+  it('is refused while databases run on it, and revokes its agent tokens once it goes', async () => {
+    const refused = await t.request('/v1/targets/c', { method: 'DELETE' });
+    expect(refused.status).toBe(409);
+    expect((await json(refused)).detail).toContain('shop/on-c');
+
+    await op('/v1/targets', 'POST', { metadata: { name: 'empty' }, spec: { driver: 'local' } });
+    tokens.empty = await op('/v1/targets/empty/agent-tokens', 'POST');
+    expect((await asAgent('empty', agentPath('empty', '/keys?kind=Database'))).status).toBe(200);
+    expect((await t.request('/v1/targets/empty', { method: 'DELETE' })).status).toBeLessThan(300);
+    expect((await asAgent('empty', agentPath('empty', '/keys?kind=Database'))).status).toBe(401);
+  });
+});

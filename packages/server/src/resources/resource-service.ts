@@ -60,6 +60,10 @@ export interface KindBehaviour {
   >;
   /** What the platform decides at creation and records in the spec (a Database's target: placement). */
   place?: Readonly<Record<string, (spec: Spec) => Promise<Spec>>>;
+  /** Refuses a deletion that would strand other resources (a Target with databases on it), by kind. */
+  beforeDelete?: Readonly<Record<string, (key: ResourceKey) => Promise<void>>>;
+  /** What goes with a resource once its deletion started (a Target's agent tokens), by kind. */
+  afterDelete?: Readonly<Record<string, (key: ResourceKey) => Promise<void>>>;
   /** Limits checked inside the write's transaction (quotas), by kind. */
   admission?: Readonly<Record<string, (project: string) => Admission>>;
   /** How a spec change would take effect, for dry runs. */
@@ -345,8 +349,11 @@ export class ResourceService {
     );
   }
 
-  delete(key: ResourceKey, ctx: WriteContext, ifMatch?: string): Promise<DeleteResult> {
-    return this.store.delete(key, ctx, ifMatch === undefined ? {} : { ifMatch });
+  async delete(key: ResourceKey, ctx: WriteContext, ifMatch?: string): Promise<DeleteResult> {
+    await this.options.beforeDelete?.[key.kind]?.(key);
+    const result = await this.store.delete(key, ctx, ifMatch === undefined ? {} : { ifMatch });
+    await this.options.afterDelete?.[key.kind]?.(key);
+    return result;
   }
 
   findIdempotent(principal: string, key: string) {

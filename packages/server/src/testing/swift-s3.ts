@@ -175,14 +175,16 @@ use = egg:swift#dlo
         credentials,
         requestChecksumCalculation: 'WHEN_REQUIRED',
       });
-      // The account behind the bucket is created on first use; retry while the servers settle.
-      for (let i = 0; ; i++) {
+      // The account behind the bucket is created on first use; retry while the servers settle (on
+      // a loaded machine Swift answers "503 reduce your request rate" for a while).
+      const deadline = Date.now() + 90_000;
+      for (;;) {
         try {
           await client.send(new CreateBucketCommand({ Bucket: name }));
           break;
         } catch (err) {
-          if (i > 50) throw err;
-          await new Promise((r) => setTimeout(r, 200));
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 500));
         }
       }
       client.destroy();
