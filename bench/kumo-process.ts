@@ -9,6 +9,8 @@ export interface KumoProcess {
   token: string;
   child: ChildProcess;
   request: (path: string, init?: { method?: string; json?: unknown }) => Promise<any>;
+  /** As request, but any answer other than 2xx throws, with the problem Kumo described. */
+  ok: (path: string, init?: { method?: string; json?: unknown }) => Promise<any>;
   stop: () => Promise<void>;
 }
 
@@ -53,13 +55,13 @@ export async function startKumoProcess(databaseUrl: string, extraArgs: string[] 
     url,
     token,
     child,
-    request: async (path, init = {}) => {
-      const res = await fetch(url + path, {
-        method: init.method ?? 'GET',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        ...(init.json === undefined ? {} : { body: JSON.stringify(init.json) }),
-      });
-      return res.json();
+    request: async (path, init = {}) => (await send(url, token, path, init)).json(),
+    ok: async (path, init = {}) => {
+      const res = await send(url, token, path, init);
+      const body = await res.json().catch(() => undefined);
+      if (!res.ok)
+        throw new Error(`${init.method ?? 'GET'} ${path} answered ${res.status}: ${JSON.stringify(body)}`);
+      return body;
     },
     stop: async () => {
       stopping = true;
@@ -70,4 +72,13 @@ export async function startKumoProcess(databaseUrl: string, extraArgs: string[] 
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+function send(url: string, token: string, path: string, init: { method?: string; json?: unknown }) {
+  return fetch(url + path, {
+    method: init.method ?? 'GET',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(init.json === undefined ? {} : { body: JSON.stringify(init.json) }),
+    signal: AbortSignal.timeout(30_000),
+  });
 }

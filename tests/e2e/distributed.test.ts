@@ -198,7 +198,14 @@ describe.skipIf(!can.ok)(`Kumo on several hosts${can.ok ? '' : ` (skipped: ${can
     // Writes 6 to 12 are made while NATS is down; nothing is written after it is back until the
     // agent has applied them: it catches up on what it was not told at the time.
     const first = await writeStream('alpha', 'n', 0, 13, { 6: () => cluster.stopNats() });
+    // Still ready (writes commit), and saying that the bus is away, for monitoring to see.
+    const readiness = (bus: string) => async () => {
+      const res = await cluster.api('GET', '/readyz');
+      return res.status === 200 && res.body?.bus === bus ? res.body : undefined;
+    };
+    await until('/readyz to say the bus is reconnecting', readiness('reconnecting'));
     await cluster.startNats();
+    await until('/readyz to say the bus is connected again', readiness('connected'));
     await databaseReady('alpha', NOTICE_MS);
     const then = await getDatabase('alpha');
     expect(then.spec.acl[0].description).toBe('n write 12');

@@ -1,6 +1,8 @@
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { killManagedServers } from '../../packages/server/src/testing/test-kumo.js';
@@ -255,7 +257,7 @@ function describeStatus(resource: any): string {
   const conditions = (s.conditions ?? [])
     .map((c: any) => `    ${c.type}=${c.status} ${c.reason}${c.message ? `: ${c.message}` : ''}`)
     .join('\n');
-  return `phase ${s.phase}, generation ${resource.metadata?.generation}, observedGeneration ${s.observedGeneration}${resource.metadata?.deletionTimestamp ? ', deleting' : ''}\n${conditions}`;
+  return `phase ${s.phase}, generation ${resource.metadata?.generation}, observedGeneration ${s.observedGeneration}${s.credentialsVersion !== undefined ? `, credentialsVersion ${s.credentialsVersion}` : ''}${resource.metadata?.deletionTimestamp ? ', deleting' : ''}\n${conditions}`;
 }
 
 /** Something not converged yet: its API path, and what it is like now. */
@@ -277,9 +279,15 @@ async function unconverged(r: Run, plan: CrashPlan, live: Map<string, any>): Pro
     live.set(name, res.body);
     const db = res.body;
     const current = db.status?.observedGeneration === db.metadata.generation;
+    // A rotation changes no spec: its password works once status.credentialsVersion reaches it.
+    const credentialsApplied = async () =>
+      db.status.credentialsVersion === (await api(r, 'GET', `${dbPath(name)}/credentials`)).body?.version;
     const done = spec.stopped
       ? current && db.status.phase === 'Stopped'
-      : current && db.status.phase === 'Ready' && condition(db, 'Ready')?.status === 'True';
+      : current &&
+        db.status.phase === 'Ready' &&
+        condition(db, 'Ready')?.status === 'True' &&
+        (await credentialsApplied());
     if (!done)
       pending.push({
         path: dbPath(name),
@@ -379,7 +387,8 @@ async function checkProcesses(r: Run, plan: CrashPlan, live: Map<string, any>): 
         events
           .slice(-12)
           .map((e: any) => `\n    ${e.type} ${e.reason} ×${e.count}: ${e.message}`)
-          .join(''),
+          .join('') +
+        `\n${await instanceLogs(r, uid)}`,
     );
   }
   if (wrong.length)
@@ -406,8 +415,20 @@ async function checkServers(r: Run, plan: CrashPlan): Promise<void> {
       differences =
         spec.engine === 'postgres' ? await postgresDifferences(c, spec) : await redisDifferences(c, spec);
     } catch (err) {
+      const db = (await api(r, 'GET', dbPath(name))).body;
+      await sleep(2000);
+      const later = (await api(r, 'GET', `${dbPath(name)}/credentials`)).body;
+      const again = await (spec.engine === 'postgres' ? postgresDifferences : redisDifferences)(
+        later,
+        spec,
+      ).then(
+        (d) => `accepted version ${later.version} 2 s later${d.length ? ` (${d.join('; ')})` : ''}`,
+        (e: Error) => `refused version ${later.version} again 2 s later: ${e.message}`,
+      );
+      const serverSide = spec.engine === 'redis' ? await redisUserOnServer(r, db.metadata.uid, c) : '';
       throw failure(
-        `${name} (${spec.engine}) refuses its credentials from GET …/credentials: ${(err as Error).message}`,
+        `${serverSide}${name} (${spec.engine}) refuses its credentials (version ${c.version}) from GET …/credentials (${c.host}:${c.port}): ${(err as Error).message}; ${again}\n` +
+          `${describeStatus(db)}\n${await instanceLogs(r, db.metadata.uid)}\nKumo's warnings and errors:\n${warnings(r)}`,
       );
     }
     if (differences.length) {
@@ -417,6 +438,46 @@ async function checkServers(r: Run, plan: CrashPlan): Promise<void> {
       );
     }
   }
+}
+
+/** What the Redis server itself holds for the database's user, asked as Kumo's admin over its socket. */
+async function redisUserOnServer(r: Run, uid: string, c: any): Promise<string> {
+  const root = join(r.dataDir, 'databases', uid);
+  try {
+    const state = JSON.parse(await readFile(join(root, 'instance.json'), 'utf8'));
+    const admin = new Redis({
+      path: join(root, 'run', 'redis.sock'),
+      username: 'kumo_admin',
+      password: state.adminPassword,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    admin.on('error', () => undefined);
+    try {
+      await admin.connect();
+      const user = (await admin.call('ACL', 'GETUSER', c.username)) as unknown[];
+      const hashes = user[user.indexOf('passwords') + 1] as string[];
+      const wanted = createHash('sha256').update(c.password).digest('hex');
+      return `the server's user ${c.username} has ${hashes.length} password(s), ${hashes.includes(wanted) ? 'including' : 'NOT including'} the one of version ${c.version}; instance.json applied ${JSON.stringify(state.applied)}\n`;
+    } finally {
+      admin.disconnect();
+    }
+  } catch (err) {
+    return `(could not ask the server: ${(err as Error).message})\n`;
+  }
+}
+
+/** The last lines of every log an instance writes (server, ACL proxy), for a failure message. */
+async function instanceLogs(r: Run, uid: string): Promise<string> {
+  const dir = join(r.dataDir, 'databases', uid, 'log');
+  const files = await readdir(dir).catch(() => [] as string[]);
+  const tails = await Promise.all(
+    files.map(
+      async (file) => `  ${file}:\n${tail(await readFile(join(dir, file), 'utf8').catch(() => ''), 15)}`,
+    ),
+  );
+  return tails.join('\n');
 }
 
 function warnings(r: Run): string {

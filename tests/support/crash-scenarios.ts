@@ -336,6 +336,7 @@ export const CRASH_POINTS = {
     'backup.manifest-stored',
     'backup.object-stored',
     'redis.restore.snapshot-placed',
+    'redis.start.append-only-written',
     'redis.restore.snapshot-written',
     'redis.restore.stopped',
     'restore.loaded',

@@ -30,13 +30,52 @@ export const planSchema = z
   .meta({ id: 'Plan' });
 export type Plan = z.infer<typeof planSchema>;
 
+/** What an engine can do, for core code, the CLI and the console to read instead of its name. */
+export const engineCapabilitiesSchema = z
+  .strictObject({
+    backup: z.boolean().meta({ description: 'Backups, restores and their verification.' }),
+    factsFromSnapshot: z.boolean().meta({
+      description:
+        "The data facts (row counts and checksums) come from the dump's own snapshot, so a verification compares them; otherwise it reports them.",
+    }),
+    durability: z.string().meta({
+      description:
+        'What an acknowledged write survives, in words (e.g. "a crash of the server: at most 1 s of writes lost").',
+    }),
+  })
+  .meta({ id: 'EngineCapabilities' });
+export type EngineCapabilities = z.infer<typeof engineCapabilitiesSchema>;
+
+/** The command-line client `kumo db connect` opens, with the password in its environment only. */
+export const engineClientSchema = z
+  .strictObject({
+    program: z.string().meta({ description: 'e.g. "psql".' }),
+    args: z.array(z.string()).meta({
+      description: 'Arguments, with {host}, {port}, {username} and {database} replaced.',
+    }),
+    passwordEnv: z
+      .string()
+      .meta({ description: 'The environment variable the client reads the password from.' }),
+    package: z.string().meta({ description: 'The Debian package that has the client.' }),
+  })
+  .meta({ id: 'EngineClient' });
+export type EngineClient = z.infer<typeof engineClientSchema>;
+
+/** Engine names: lower-case words, as the engine modules register them. */
+export const engineNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be an engine name such as the ones GET /v1/engines lists');
+
 export const engineInfoSchema = z
   .strictObject({
-    engine: z.enum(['postgres', 'redis']),
+    engine: engineNameSchema,
+    title: z.string().meta({ description: 'The product, e.g. "PostgreSQL".' }),
     description: z.string(),
     versions: z.array(z.string()).meta({ description: 'Versions this target can run, newest first.' }),
     plans: z.array(planSchema),
     parameters: z.array(parameterSpecSchema),
+    capabilities: engineCapabilitiesSchema,
+    client: engineClientSchema,
   })
   .meta({ id: 'EngineInfo' });
 export type EngineInfo = z.infer<typeof engineInfoSchema>;

@@ -6,7 +6,7 @@ import { go } from './live.js';
 export function CreateDatabase({ project }: { project: string }) {
   const [engines, setEngines] = useState<EngineInfo[]>();
   const [name, setName] = useState('');
-  const [engine, setEngine] = useState<'postgres' | 'redis'>('postgres');
+  const [chosen, setEngine] = useState<string>();
   const [version, setVersion] = useState('');
   const [plan, setPlan] = useState('small');
   const [storage, setStorage] = useState('10');
@@ -21,6 +21,8 @@ export function CreateDatabase({ project }: { project: string }) {
   useEffect(() => {
     void api.get<{ items: EngineInfo[] }>('/v1/engines').then((l) => setEngines(l.items));
   }, []);
+  // The first engine the platform lists until one is chosen: the console knows no engine itself.
+  const engine = chosen ?? engines?.[0]?.engine ?? '';
   const info = engines?.find((e) => e.engine === engine);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -81,14 +83,14 @@ export function CreateDatabase({ project }: { project: string }) {
             id="db-engine"
             value={engine}
             onChange={(e) => {
-              setEngine(e.target.value as 'postgres' | 'redis');
+              setEngine(e.target.value);
               setVersion('');
               setParams({});
             }}
           >
             {engines.map((e) => (
               <option key={e.engine} value={e.engine}>
-                {e.engine}
+                {e.title}
               </option>
             ))}
           </select>

@@ -173,7 +173,9 @@ export class ControlPlane {
       for (const controller of controllers) controller.start();
       cleanup.push(async () => void (await Promise.all(controllers.map((c) => c.stop()))));
 
-      const relay = new OutboxRelay(pool, bus, notifier, logger);
+      const relay = new OutboxRelay(pool, bus, notifier, logger, {
+        onPublished: (count) => metrics.outboxPublished.inc(count),
+      });
       relay.start();
       cleanup.push(() => relay.stop());
 
@@ -279,6 +281,7 @@ export class ControlPlane {
         engines: placement,
         agents: { store, statusWriter, credentials, leases, scope: new TargetScope(pool) },
         metrics,
+        bus,
         logger,
         store,
         changes,

@@ -41,6 +41,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** 1 while the bus takes messages, 0 while a networked bus reconnects (read at every scrape). */
+  readonly busConnected = new Gauge({
+    name: 'kumo_bus_connected',
+    help: 'Whether the message bus (NATS, or the in-process bus) takes messages: 1 yes, 0 reconnecting.',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kumo_' });
   }

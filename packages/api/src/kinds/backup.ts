@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { baseStatusShape } from '../conditions.js';
 import { defineKind } from '../kind.js';
+import { engineNameSchema } from '../engines.js';
 import { nameSchema } from '../meta.js';
 
 const tableFacts = z.strictObject({ name: z.string(), rows: z.number().int(), checksum: z.string() });
@@ -30,7 +31,7 @@ export const backupKind = defineKind({
         .optional()
         .meta({ description: 'The database it was taken of (names can be reused).' }),
       target: z.string().optional(),
-      engine: z.enum(['postgres', 'redis']).optional(),
+      engine: engineNameSchema.optional(),
       version: z.string().optional(),
       plan: z.string().optional().meta({
         description:
@@ -55,7 +56,7 @@ export const backupKind = defineKind({
       tool: z.string().optional().meta({ description: 'The dump tool and its version.' }),
       tables: z.array(tableFacts).optional().meta({
         description:
-          'Row counts and checksums per table (PostgreSQL) or keys per database (Redis), taken with the dump.',
+          'What the dump holds, taken with it: row counts and checksums per table, or keys per logical database, as the engine measures.',
       }),
       verification: z
         .strictObject({

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { baseStatusShape } from '../conditions.js';
 import { defineKind } from '../kind.js';
+import { engineNameSchema } from '../engines.js';
 import { nameSchema } from '../meta.js';
 
 export const aclEntrySchema = z
@@ -50,10 +51,12 @@ export const databaseKind = defineKind({
   kind: 'Database',
   plural: 'databases',
   scope: 'project',
-  description: 'A managed database server (PostgreSQL or Redis).',
+  description: 'A managed database server of one of the engines GET /v1/engines lists.',
   spec: z
     .strictObject({
-      engine: z.enum(['postgres', 'redis']),
+      engine: engineNameSchema.meta({
+        description: 'The engine, one of those GET /v1/engines lists.',
+      }),
       version: z.string().min(1).max(20).meta({ example: '15' }),
       plan: z.string().min(1).max(40).meta({ example: 'small' }),
       storageGB: z.number().int().min(1).max(16384).default(10),

@@ -45,12 +45,21 @@ export function parseAcl(
   };
 }
 
-/** The newest version of an engine this platform can run. */
-async function defaultVersion(inv: Invocation, engine: string): Promise<string> {
+/** What the platform says of an engine (GET /v1/engines): the CLI knows no engine itself. */
+async function engineInfo(inv: Invocation, engine: string): Promise<EngineInfo> {
   const { items } = await inv.client.request<{ items: EngineInfo[] }>('GET', '/v1/engines');
   const info = items.find((e) => e.engine === engine);
-  if (!info) throw new CliError(`This platform cannot run ${engine}; see \`kumo engines\`.`, EXIT.invalid);
-  return info.versions[0]!;
+  if (!info)
+    throw new CliError(
+      `This platform cannot run ${engine}; it runs ${items.map((e) => e.engine).join(', ') || 'no engine yet'} (see \`kumo engines\`).`,
+      EXIT.invalid,
+    );
+  return info;
+}
+
+/** The newest version of an engine this platform can run. */
+async function defaultVersion(inv: Invocation, engine: string): Promise<string> {
+  return (await engineInfo(inv, engine)).versions[0]!;
 }
 
 async function patchDatabase(
@@ -89,11 +98,9 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
   const db = program.commands.find((c) => c.name() === 'db')!;
 
   db.command('create')
-    .description('Create a managed database (PostgreSQL or Redis).')
+    .description('Create a managed database of one of the engines `kumo engines` lists.')
     .argument('<name>')
-    .addOption(
-      new Option('--engine <engine>', 'database engine').choices(['postgres', 'redis']).makeOptionMandatory(),
-    )
+    .addOption(new Option('--engine <engine>', 'database engine (see `kumo engines`)').makeOptionMandatory())
     .option('--version <version>', 'engine version (default: the newest the platform runs)')
     .option('--plan <plan>', 'size: small, medium or large (see `kumo engines`)', 'small')
     .option('--storage <GB>', 'storage quota in GB', (v: string) => Number(v))
@@ -286,10 +293,10 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
 
   db.command('connect')
     .description(
-      'Open psql or redis-cli on the database. The password goes through the environment, never the command line. Arguments after -- go to the client.',
+      "Open the engine's own client (psql, redis-cli, …) on the database. The password goes through the environment, never the command line. Arguments after -- go to the client.",
     )
     .argument('<name>')
-    .argument('[args...]', 'passed to psql / redis-cli')
+    .argument('[args...]', 'passed to the client')
     .addHelpText(
       'after',
       '\nExamples:\n  kumo db connect orders\n  kumo db connect orders -- -c "select count(*) from items"',
@@ -306,35 +313,27 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
           `db/${name} has no endpoint yet (it is ${res.status.phase ?? 'Pending'}).`,
           EXIT.failure,
         );
-      const engine = (res.spec as { engine: string }).engine;
-      const [binary, clientArgs, env] =
-        engine === 'redis'
-          ? [
-              'redis-cli',
-              ['-h', creds.host, '-p', String(creds.port), '--user', creds.username, ...args],
-              { REDISCLI_AUTH: creds.password },
-            ]
-          : [
-              'psql',
-              [
-                '-h',
-                creds.host,
-                '-p',
-                String(creds.port),
-                '-U',
-                creds.username,
-                '-d',
-                creds.database,
-                ...args,
-              ],
-              { PGPASSWORD: creds.password },
-            ];
+      const client = (await engineInfo(inv, (res.spec as { engine: string }).engine)).client;
+      const fields: Record<string, string> = {
+        host: creds.host,
+        port: String(creds.port),
+        username: creds.username,
+        database: creds.database,
+      };
+      const binary = client.program;
+      const clientArgs = [
+        ...client.args.map((arg) =>
+          arg.replace(/\{(\w+)\}/g, (whole, field: string) => fields[field] ?? whole),
+        ),
+        ...args,
+      ];
+      const env = { [client.passwordEnv]: creds.password };
       const code = await new Promise<number>((resolve, reject) => {
         const child = spawn(binary, clientArgs, { stdio: 'inherit', env: { ...runtime.env, ...env } });
         child.once('error', (err) =>
           reject(
             new CliError(
-              `Cannot run ${binary}: ${err.message}. Install it (Debian: apt-get install ${engine === 'redis' ? 'redis-tools' : 'postgresql-client'}).`,
+              `Cannot run ${binary}: ${err.message}. Install it (Debian: apt-get install ${client.package}).`,
               EXIT.failure,
             ),
           ),

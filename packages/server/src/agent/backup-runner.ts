@@ -9,6 +9,7 @@ import { type CrashPoints, NO_CRASH_POINTS } from '../faults/crash-points.js';
 import type { ResourceKey } from '../store/resource-rows.js';
 import type { AgentClient } from './agent-client.js';
 import { BackupError, asBackupError } from './backup-error.js';
+import { requireEngine } from '../engines/registry.js';
 import { compareFacts } from './compare-facts.js';
 import { instanceSpecOf } from './instance-spec.js';
 import { SCRATCH_PREFIX, scratchSpec } from './scratch-instance.js';
@@ -63,7 +64,7 @@ export class BackupRunner {
       engine: (db.spec as { engine: string }).engine,
     });
     const startedAt = new Date().toISOString();
-    const spec = db.spec as { engine: 'postgres' | 'redis'; version: string; target: string; plan: string };
+    const spec = db.spec as { engine: string; version: string; target: string; plan: string };
     // Running is written while the dump starts, not before it: the write's wait is not added to
     // every backup. It is awaited before anything later is written, so the phases stay in order.
     const running = this.setBackup(backup, (s) => ({
@@ -300,19 +301,18 @@ export class BackupRunner {
         };
       } else {
         const facts = await this.driver.dataFacts(scratch);
-        // PostgreSQL facts come from the dump's own snapshot; Redis key counts are taken just after
-        // the snapshot, so writes in between would differ: they are reported, not compared.
-        const differences =
-          status.engine === 'postgres' ? compareFacts(status.tables ?? [], facts) : undefined;
+        const engine = requireEngine(scratch.engine);
+        // Facts from the dump's own snapshot are compared; facts taken just after a snapshot
+        // (writes in between would differ) are reported, not compared.
+        const differences = engine.capabilities.factsFromSnapshot
+          ? compareFacts(status.tables ?? [], facts)
+          : undefined;
         result = differences
           ? { ok: false, durationMs, message: `The restored data differs from the backup: ${differences}` }
           : {
               ok: true,
               durationMs,
-              message:
-                status.engine === 'postgres'
-                  ? `restored in ${durationMs} ms; ${facts.tables.length} table(s), row counts and checksums match`
-                  : `restored in ${durationMs} ms; the snapshot loads (${facts.tables.map((t) => `${t.name}: ${t.rows} keys`).join(', ') || 'no keys'})`,
+              message: `restored in ${durationMs} ms; ${engine.backup.describeFacts(facts)}`,
             };
       }
     } catch (err) {
@@ -469,7 +469,7 @@ export class BackupRunner {
 
 /** Where a backup's object lives: by project, database name and uid, backup name and uid. */
 function objectKey(backup: Resource, db: { name: string; uid: string; engine: string }): string {
-  const ext = db.engine === 'redis' ? 'rdb' : 'dump';
+  const ext = requireEngine(db.engine).backup.extension;
   return `${backup.metadata.project}/${db.name}/${db.uid}/${backup.metadata.name}-${backup.metadata.uid}.${ext}`;
 }
 

@@ -13,7 +13,7 @@ export function scratchSpec(
   backupUid: string,
   status: z.infer<typeof backupKind.status>,
 ): InstanceSpec {
-  const engine = status.engine ?? 'postgres';
+  const engine = status.engine ?? '';
   return {
     uid: `${SCRATCH_PREFIX}${backupUid}`,
     name: 'verify',

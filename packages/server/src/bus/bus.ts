@@ -28,6 +28,11 @@ export interface Bus {
   publish(message: BusMessage): Promise<void>;
   /** Delivers messages about `kind` to handler until the returned function is called. */
   subscribe(kind: string, handler: BusHandler): () => void;
+  /**
+   * Whether the bus can take messages now. False while a networked bus re-establishes its
+   * connection (commits still succeed: the outbox keeps their nudges until it is back) and once closed.
+   */
+  readonly connected: boolean;
   /** Stops delivery; publish rejects afterwards. Idempotent. */
   close(): Promise<void>;
 }

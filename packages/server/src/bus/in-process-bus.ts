@@ -28,6 +28,10 @@ export class InProcessBus implements Bus {
     this.retryDelayMs = options.retryDelayMs ?? 50;
   }
 
+  get connected(): boolean {
+    return !this.closed;
+  }
+
   async publish(message: BusMessage): Promise<void> {
     if (this.closed) throw new Error('the bus is closed');
     for (const handler of this.subscribers.get(message.kind) ?? []) this.deliver(handler, message, 1, 0);

@@ -117,7 +117,6 @@ export class NatsBus implements Bus {
     }
   }
 
-  /** Whether the connection to NATS is up (for readiness). */
   get connected(): boolean {
     return this.online && !this.closing && !this.nc.isClosed();
   }

@@ -4,7 +4,8 @@ import type { Plan } from '@kumo/api';
 export interface InstanceSpec {
   uid: string;
   name: string;
-  engine: 'postgres' | 'redis';
+  /** The engine module's name (engines/registry.ts). */
+  engine: string;
   version: string;
   plan: Plan;
   storageGB: number;
@@ -67,7 +68,7 @@ export interface DriverCapabilities {
 
 /** What a backup holds, measured in the same snapshot as the dump, to compare after a restore. */
 export interface DataFacts {
-  /** PostgreSQL: one entry per table ("schema.table"); Redis: one per logical database ("db0"). */
+  /** One entry per table ("schema.table") or per logical database ("db0"), as the engine measures. */
   tables: Array<{ name: string; rows: number; checksum: string }>;
 }
 
@@ -81,7 +82,7 @@ export interface BackupStream {
   facts: Promise<DataFacts>;
   /** The dump tool and its version, for the manifest, e.g. "pg_dump (PostgreSQL) 15.19". */
   tool: string;
-  /** e.g. "application/x-pg-dump" or "application/x-redis-rdb". */
+  /** The dump's media type, as the engine names it (e.g. "application/x-pg-dump"). */
   format: string;
 }
 

@@ -1,7 +1,4 @@
 import { isDeepStrictEqual } from 'node:util';
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import {
   type ApplyMode,
   type EngineInfo,
@@ -10,15 +7,12 @@ import {
   type Plan,
   checkParameter,
 } from '@kumo/api';
-import { type FindBinariesOptions, listPostgresBinaries } from '../store/postgres-binaries.js';
-import { POSTGRES_PARAMETERS, POSTGRES_PLANS } from './postgres-engine.js';
-import { REDIS_PARAMETERS, REDIS_PLANS } from './redis-engine.js';
-
-export type EngineName = EngineInfo['engine'];
+import type { DiscoveryOptions } from './engine.js';
+import { ENGINES, engineModule } from './registry.js';
 
 /** The part of a Database spec the catalog judges. */
 export interface DatabaseSpecLike {
-  engine: EngineName;
+  engine: string;
   version: string;
   plan: string;
   storageGB: number;
@@ -27,65 +21,60 @@ export interface DatabaseSpecLike {
 
 interface Installed {
   version: string;
-  /** postgres: the bin directory; redis: the redis-server binary. */
+  /** Where its binaries are, as the engine's local runtime expects. */
   location: string;
 }
 
 /**
- * What this host can run: engines and versions discovered from the installed binaries, their plans
- * and the parameters each accepts. Discovery happens once, at start.
+ * What this host can run: engines and versions discovered from the installed binaries (each
+ * engine module finds its own), their plans and the parameters each accepts. Discovery happens
+ * once, at start.
  */
 export class EngineCatalog {
-  private constructor(private readonly installed: ReadonlyMap<EngineName, Installed[]>) {}
+  private constructor(private readonly installed: ReadonlyMap<string, Installed[]>) {}
 
-  static discover(options: FindBinariesOptions & { path: string }): EngineCatalog {
-    const postgres = listPostgresBinaries(options)
-      .sort((a, b) => b.majorVersion - a.majorVersion)
-      .map((b) => ({ version: String(b.majorVersion), location: b.binDir }));
-    const redis = findRedis(options.path);
-    return new EngineCatalog(
-      new Map([
-        ['postgres', postgres],
-        ['redis', redis ? [redis] : []],
-      ]),
-    );
+  static discover(options: DiscoveryOptions): EngineCatalog {
+    return new EngineCatalog(new Map(ENGINES.map((engine) => [engine.name, engine.discover(options)])));
   }
 
   /**
    * What some target offers, from the engines and versions its agent reported (Target.status):
-   * the control plane's view, with no binaries. Unknown engine names are left out.
+   * the control plane's view, with no binaries. Engine names no module registers are left out.
    */
   static offering(engines: ReadonlyArray<{ engine: string; versions: readonly string[] }>): EngineCatalog {
-    const known = new Map<EngineName, Installed[]>();
+    const known = new Map<string, Installed[]>();
     for (const { engine, versions } of engines) {
-      if (engine !== 'postgres' && engine !== 'redis') continue;
+      if (!engineModule(engine)) continue;
       const merged = new Set([...(known.get(engine) ?? []).map((i) => i.version), ...versions]);
       known.set(
         engine,
-        [...merged].sort((a, b) => Number(b) - Number(a)).map((version) => ({ version, location: '' })),
+        [...merged]
+          .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }))
+          .map((version) => ({ version, location: '' })),
       );
     }
     return new EngineCatalog(known);
   }
 
   list(): EngineInfo[] {
-    return (['postgres', 'redis'] as const)
-      .filter((engine) => (this.installed.get(engine) ?? []).length > 0)
-      .map((engine) => ({
-        engine,
-        description: engine === 'postgres' ? 'PostgreSQL relational database' : 'Redis in-memory data store',
-        versions: this.installed.get(engine)!.map((i) => i.version),
-        plans: plansOf(engine),
-        parameters: parametersOf(engine),
-      }));
+    return ENGINES.filter((engine) => (this.installed.get(engine.name) ?? []).length > 0).map((engine) => ({
+      engine: engine.name,
+      title: engine.title,
+      description: engine.description,
+      versions: this.installed.get(engine.name)!.map((i) => i.version),
+      plans: [...engine.plans],
+      parameters: [...engine.parameters],
+      capabilities: engine.capabilities,
+      client: engine.client,
+    }));
   }
 
   /** Where the engine's binaries are; undefined when the version is not installed. */
-  location(engine: EngineName, version: string): string | undefined {
+  location(engine: string, version: string): string | undefined {
     return this.installed.get(engine)?.find((i) => i.version === version)?.location;
   }
 
-  plan(engine: EngineName, name: string): Plan | undefined {
+  plan(engine: string, name: string): Plan | undefined {
     return plansOf(engine).find((p) => p.name === name);
   }
 
@@ -96,6 +85,14 @@ export class EngineCatalog {
    */
   validate(spec: DatabaseSpecLike, options: { installed?: boolean } = {}): FieldError[] {
     const errors: FieldError[] = [];
+    const module = engineModule(spec.engine);
+    if (!module) {
+      errors.push({
+        field: 'spec.engine',
+        message: `${spec.engine} is not an engine Kumo knows; choose one of ${ENGINES.map((e) => e.name).join(', ')}`,
+      });
+      return errors;
+    }
     if (options.installed !== false) {
       const versions = (this.installed.get(spec.engine) ?? []).map((i) => i.version);
       if (versions.length === 0) {
@@ -131,6 +128,9 @@ export class EngineCatalog {
         : `is not a ${spec.engine} parameter Kumo manages; see GET /v1/engines`;
       if (problem) errors.push({ field: `spec.parameters.${name}`, message: problem });
     }
+    if (plan && errors.length === 0)
+      for (const [name, message] of Object.entries(module.planLimits(plan, spec.parameters)))
+        errors.push({ field: `spec.parameters.${name}`, message });
     return errors;
   }
 
@@ -179,25 +179,10 @@ export interface ChangeDescription {
   changes: Array<{ field: string; effect: ApplyMode | 'none' }>;
 }
 
-export function plansOf(engine: EngineName): Plan[] {
-  return engine === 'postgres' ? POSTGRES_PLANS : REDIS_PLANS;
+export function plansOf(engine: string): Plan[] {
+  return [...(engineModule(engine)?.plans ?? [])];
 }
 
-export function parametersOf(engine: EngineName): ParameterSpec[] {
-  return engine === 'postgres' ? POSTGRES_PARAMETERS : REDIS_PARAMETERS;
-}
-
-function findRedis(path: string): Installed | undefined {
-  for (const dir of path.split(delimiter).filter(Boolean)) {
-    const binary = join(dir, 'redis-server');
-    if (!existsSync(binary)) continue;
-    try {
-      const out = execFileSync(binary, ['--version'], { stdio: 'pipe' }).toString();
-      const match = /v=(\d+)\./.exec(out);
-      if (match) return { version: match[1]!, location: binary };
-    } catch {
-      // unusable: skipped
-    }
-  }
-  return undefined;
+export function parametersOf(engine: string): ParameterSpec[] {
+  return [...(engineModule(engine)?.parameters ?? [])];
 }

@@ -21,6 +21,7 @@ import { type DatabaseRouteDeps, registerDatabaseRoutes } from './database-route
 import { registerResourceRoutes } from './resource-routes.js';
 import { KumoRouter, allows } from './router.js';
 import { registerSystemRoutes } from './system-routes.js';
+import type { Bus } from '../bus/bus.js';
 import type { WatchDeps } from './watch.js';
 
 export interface AppDeps
@@ -34,6 +35,8 @@ export interface AppDeps
   /** The agent API (agent tokens only). */
   agents: AgentRouteDeps;
   metrics: Metrics;
+  /** For readiness and the bus gauge only. */
+  bus: Pick<Bus, 'connected'>;
   logger: Logger;
   /** The built web console; default: packages/console/dist. */
   consoleDist?: string;

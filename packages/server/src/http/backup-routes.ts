@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { ConflictError, ValidationError } from '../errors.js';
 import type { HostGateway } from '../gateway/host-gateway.js';
 import type { ResourceService } from '../resources/resource-service.js';
+import { engineModule } from '../engines/registry.js';
 import { recordAudit } from '../store/audit-log.js';
 import { writeContext } from './request-context.js';
 import { type AppContext, type KumoRouter, validated } from './router.js';
@@ -93,7 +94,7 @@ export function registerBackupRoutes(router: KumoRouter, deps: BackupRouteDeps):
     method: 'get',
     path: '/v1/projects/{project}/backups/{name}/download',
     tags: ['Backup'],
-    summary: "Download a backup's dump (pg_dump custom format, or a Redis RDB file)",
+    summary: "Download a backup's dump, in its engine's own format (see the object's format)",
     description:
       'The dump holds all the data: it needs the permission to read credentials. Every download is audited. The Repr-Digest header (RFC 9530) carries the SHA-256 recorded when the backup was taken: check what you received against it.',
     access: { permission: 'credentials.read', in: { projectParam: 'project' } },
@@ -111,8 +112,9 @@ export function registerBackupRoutes(router: KumoRouter, deps: BackupRouteDeps):
         project: backup.metadata.project ?? '',
         name: backup.metadata.name,
       });
-      const object = (backup.status as { object: { size: number; format: string; sha256: string } }).object;
-      const ext = object.format.includes('redis') ? 'rdb' : 'dump';
+      const status = backup.status as { engine?: string; object: { size: number; sha256: string } };
+      const object = status.object;
+      const ext = engineModule(status.engine ?? '')?.backup.extension ?? 'dump';
       return new Response(Readable.toWeb(body) as ReadableStream, {
         headers: {
           'content-type': 'application/octet-stream',

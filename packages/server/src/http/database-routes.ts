@@ -2,6 +2,7 @@ import { type EngineInfo, type Resource, engineInfoSchema, nameSchema, problemSc
 import { stream } from 'hono/streaming';
 import type pg from 'pg';
 import { z } from 'zod';
+import { engineModule } from '../engines/registry.js';
 import type { HostGateway } from '../gateway/host-gateway.js';
 import type { ResourceService } from '../resources/resource-service.js';
 import type { CredentialStore } from '../secrets/credential-store.js';
@@ -102,7 +103,11 @@ export function registerDatabaseRoutes(router: KumoRouter, deps: DatabaseRouteDe
           return made;
         });
         const endpoint = (db.status as { endpoint?: { host: string; port: number } }).endpoint;
-        const uri = endpoint ? connectionUri(db, creds.username, creds.password, endpoint) : null;
+        const engine = engineModule((db.spec as { engine: string }).engine);
+        const uri =
+          endpoint && engine
+            ? engine.connectionUri({ ...endpoint, ...creds, database: db.metadata.name })
+            : null;
         return c.json({
           username: creds.username,
           password: creds.password,
@@ -163,17 +168,4 @@ export function registerDatabaseRoutes(router: KumoRouter, deps: DatabaseRouteDe
       });
     },
   });
-}
-
-function connectionUri(
-  db: Resource,
-  user: string,
-  password: string,
-  endpoint: { host: string; port: number },
-): string {
-  const engine = (db.spec as { engine: string }).engine;
-  const auth = `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
-  return engine === 'redis'
-    ? `redis://${auth}@${endpoint.host}:${endpoint.port}`
-    : `postgresql://${auth}@${endpoint.host}:${endpoint.port}/${encodeURIComponent(db.metadata.name)}`;
 }

@@ -529,10 +529,15 @@ describe('system routes', () => {
     );
     expect(doc.components.schemas.OrgSpec.additionalProperties).toBe(false);
     expect((await t.kumo.app.request('/livez')).status).toBe(200);
-    expect((await t.kumo.app.request('/readyz')).status).toBe(200);
+    const ready = await t.kumo.app.request('/readyz');
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ok', bus: 'connected' });
     expect((await t.kumo.app.request('/metrics')).status).toBe(401);
     const metrics = await (await t.request('/metrics')).text();
     expect(metrics).toContain('kumo_http_requests_total');
+    // This suite's writes went out through the outbox relay, and the bus takes messages.
+    expect(Number(/^kumo_outbox_published_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^kumo_bus_connected 1$/m);
     expect(metrics).toContain('kumo_reconcile_total{controller="org-cascade"');
     expect(metrics).toContain('kumo_workqueue_depth');
   });

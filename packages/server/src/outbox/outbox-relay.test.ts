@@ -17,6 +17,7 @@ function recordingBus(): Bus & { got: BusMessage[] } {
     got,
     publish: async (m) => void got.push(m),
     subscribe: () => () => undefined,
+    connected: true,
     close: async () => undefined,
   };
 }
@@ -116,6 +117,7 @@ describe('OutboxRelay', () => {
     const failing: Bus = {
       publish: async () => Promise.reject(new Error('bus down')),
       subscribe: () => () => undefined,
+      connected: true,
       close: async () => undefined,
     };
     await expect(new OutboxRelay(db.pool, failing, undefined, logger).relayBatch()).rejects.toThrow(

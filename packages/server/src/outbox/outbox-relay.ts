@@ -9,6 +9,8 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** Safety-net poll when no notification arrives. Default: 1000 ms. */
   pollIntervalMs?: number;
+  /** Told how many rows each batch published, once its transaction committed (for metrics). */
+  onPublished?: (count: number) => void;
 }
 
 /**
@@ -23,6 +25,7 @@ export class OutboxRelay {
   private wake: (() => void) | undefined;
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
+  private readonly onPublished: (count: number) => void;
   private notified = false;
   private readonly onNotify = () => {
     this.notified = true;
@@ -38,6 +41,7 @@ export class OutboxRelay {
   ) {
     this.batchSize = options.batchSize ?? 100;
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.onPublished = options.onPublished ?? (() => undefined);
   }
 
   start(): void {
@@ -55,7 +59,7 @@ export class OutboxRelay {
 
   /** Publishes one batch. Returns how many rows it published. Rejects (and deletes nothing) if the bus does. */
   async relayBatch(): Promise<number> {
-    return withTransaction(this.pool, async (client) => {
+    const published = await withTransaction(this.pool, async (client) => {
       // The target says whose agent should look: a Database's own, a Backup's (where it was taken,
       // else its database's). Other kinds (and rows already gone) have none: the control plane's.
       const { rows } = await client.query<{
@@ -90,6 +94,8 @@ export class OutboxRelay {
         await client.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
       return rows.length;
     });
+    if (published > 0) this.onPublished(published);
+    return published;
   }
 
   private async loop(): Promise<void> {

@@ -13,6 +13,7 @@ const printingBus: Bus = {
     await new Promise((r) => setTimeout(r, 5));
   },
   subscribe: () => () => undefined,
+  connected: true,
   close: async () => undefined,
 };
 const relay = new OutboxRelay(pool, printingBus, undefined, createLogger('silent'), {

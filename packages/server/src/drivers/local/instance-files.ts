@@ -1,7 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import {
+  chmod,
+  chown,
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { ServiceUser } from '../../system/service-user.js';
 import { DriverError } from '../driver.js';
 
@@ -30,7 +42,7 @@ export function instancePaths(root: string, uid: string): InstancePaths {
 /** The driver's own record of an instance on this host (root-only, mode 0600). */
 export interface InstanceState {
   uid: string;
-  engine: 'postgres' | 'redis';
+  engine: string;
   version: string;
   port: number;
   /** Engine-internal secrets (the PostgreSQL superuser password), never shown to users. */
@@ -214,10 +226,22 @@ export function isAlive(pid: number | undefined): boolean {
   }
 }
 
+/**
+ * The pid a pid file names, when that process is one of the instance's. A server stopped by a
+ * signal may leave its pid file behind, and pids are reused (pid_max is often 32768): a process
+ * that does not run in the instance's directory (the parent of the pid file's directory: data/ or
+ * run/ are where its processes run) is someone else, and the file is stale (undefined) — never a
+ * reason to think the server runs, nor to signal that process.
+ */
 export async function readPidFile(file: string): Promise<number | undefined> {
   if (!existsSync(file)) return undefined;
   const pid = Number((await readFile(file, 'utf8').catch(() => '')).split('\n')[0]?.trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  // Not readable (gone, another user's, no /proc): not judged here; isAlive says the rest.
+  const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => undefined);
+  if (cwd === undefined) return pid;
+  const instance = await realpath(dirname(dirname(file))).catch(() => dirname(dirname(file)));
+  return cwd === instance || cwd.startsWith(`${instance}/`) ? pid : undefined;
 }
 
 /** The last n lines of a file ('' when it does not exist). */

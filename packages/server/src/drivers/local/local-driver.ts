@@ -34,8 +34,7 @@ import {
 import type { EngineContext, LocalEngine } from './local-engine.js';
 import { InstanceLocks } from './instance-locks.js';
 import { allocatePort } from './port-allocator.js';
-import { PostgresLocal } from './postgres-local.js';
-import { RedisLocal } from './redis-local.js';
+import { requireEngine } from '../../engines/registry.js';
 
 const run = promisify(execFile);
 const WATCH_INTERVAL_MS = 500;
@@ -71,7 +70,6 @@ export class LocalDriver implements RuntimeDriver {
     supportsBackup: true,
   };
   private readonly as: AsUser;
-  private readonly engines: Partial<Record<InstanceSpec['engine'], LocalEngine>>;
   private allocation: Promise<unknown> = Promise.resolve();
   private readonly exitListeners = new Set<(uid: string) => void>();
   private readonly reportedDead = new Set<string>();
@@ -86,7 +84,6 @@ export class LocalDriver implements RuntimeDriver {
   constructor(private readonly options: LocalDriverOptions) {
     this.as = new AsUser(options.user);
     this.crash = options.crashPoints ?? NO_CRASH_POINTS;
-    this.engines = { postgres: new PostgresLocal(), redis: new RedisLocal() };
     this.watcher = setInterval(() => void this.watchProcesses(), WATCH_INTERVAL_MS);
     this.watcher.unref();
   }
@@ -458,10 +455,8 @@ export class LocalDriver implements RuntimeDriver {
     return this.engine(ctx.state.engine).renderConfig(ctx, spec).fingerprints;
   }
 
-  private engine(name: InstanceSpec['engine']): LocalEngine {
-    const engine = this.engines[name];
-    if (!engine) throw new DriverError('EngineUnavailable', `The local driver cannot run ${name} yet.`, true);
-    return engine;
+  private engine(name: string): LocalEngine {
+    return requireEngine(name).local;
   }
 
   /** Allocated bytes (not apparent size): what the disk really holds; undefined when du could not tell. */

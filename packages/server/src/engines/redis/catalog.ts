@@ -60,7 +60,21 @@ export const REDIS_PARAMETERS: ParameterSpec[] = [
     min: 1,
     max: 50000,
   },
-  { name: 'appendonly', type: 'boolean', description: 'Append-only file persistence.', apply: 'reload' },
+  {
+    name: 'appendonly',
+    type: 'boolean',
+    description:
+      'Append-only file persistence (default: true). false keeps only snapshots: a crash loses the writes since the last one.',
+    apply: 'reload',
+  },
+  {
+    name: 'appendfsync',
+    type: 'enum',
+    description:
+      'When the append-only file is flushed to disk (default: everysec, losing at most a second of writes in a crash; always: every write, slower).',
+    apply: 'reload',
+    values: ['always', 'everysec', 'no'],
+  },
   {
     name: 'notify-keyspace-events',
     type: 'string',

@@ -6,12 +6,17 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { parametersOf } from '../../engines/engine-catalog.js';
+import { POSTGRES_PARAMETERS } from './catalog.js';
 import type { CrashPoints } from '../../faults/crash-points.js';
 import { stderrOf } from '../../system/service-user.js';
-import { type BackupStream, type DataFacts, DriverError, type InstanceSpec } from '../driver.js';
-import { isAlive, tailFile, readPidFile, type AsUser } from './instance-files.js';
-import { type EngineContext, type LocalEngine, type RenderedConfig, fingerprint } from './local-engine.js';
+import { type BackupStream, type DataFacts, DriverError, type InstanceSpec } from '../../drivers/driver.js';
+import { isAlive, tailFile, readPidFile, type AsUser } from '../../drivers/local/instance-files.js';
+import {
+  type EngineContext,
+  type LocalEngine,
+  type RenderedConfig,
+  fingerprint,
+} from '../../drivers/local/local-engine.js';
 
 const ADMIN = 'kumo_admin'; // cannot clash with a database name: DNS labels have no "_"
 
@@ -38,7 +43,7 @@ export class PostgresLocal implements LocalEngine {
   }
 
   renderConfig(ctx: EngineContext, spec: InstanceSpec): RenderedConfig {
-    const specs = parametersOf('postgres');
+    const specs = POSTGRES_PARAMETERS;
     const restart: string[] = [
       `listen_addresses = '${ctx.listenHost}'`,
       `port = ${ctx.state.port}`,

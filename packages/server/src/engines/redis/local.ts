@@ -1,25 +1,49 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { createWriteStream, existsSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { parametersOf } from '../../engines/engine-catalog.js';
+import { REDIS_PARAMETERS } from './catalog.js';
 import { stderrOf } from '../../system/service-user.js';
-import { type BackupStream, type DataFacts, DriverError, type InstanceSpec } from '../driver.js';
-import { isAlive, readPidFile, tailFile } from './instance-files.js';
-import { type EngineContext, type LocalEngine, type RenderedConfig, fingerprint } from './local-engine.js';
+import { type BackupStream, type DataFacts, DriverError, type InstanceSpec } from '../../drivers/driver.js';
+import {
+  aclProxyConfig,
+  aclProxyPid,
+  reloadAclProxy,
+  startAclProxy,
+  stopAclProxy,
+  stopProcess,
+} from '../../drivers/local/acl-proxy.js';
+import { isAlive, readPidFile, tailFile } from '../../drivers/local/instance-files.js';
+import {
+  type EngineContext,
+  type LocalEngine,
+  type RenderedConfig,
+  fingerprint,
+} from '../../drivers/local/local-engine.js';
 
 const ADMIN = 'kumo_admin';
-const PROXY_SCRIPT = fileURLToPath(new URL('./acl-proxy.mjs', import.meta.url));
 
 /**
  * Redis as local processes. redis-server listens only on a Unix socket in the instance's private
  * directory; clients reach it through Kumo's ACL proxy (acl-proxy.mjs), which accepts only source
  * addresses in the ACL. Users are Redis ACL users with SHA-256 password hashes in the config file.
  */
+/**
+ * What Kumo sets where the customer sets nothing: persistence on (append-only file, fsync every
+ * second), so an acknowledged write survives a crash of the server but for at most its last second.
+ */
+export const REDIS_DEFAULTS: Readonly<Record<string, string | number | boolean>> = {
+  appendonly: true,
+  appendfsync: 'everysec',
+};
+
+function withDefaults(parameters: Record<string, string | number | boolean>) {
+  return { ...REDIS_DEFAULTS, ...parameters };
+}
+
 export class RedisLocal implements LocalEngine {
   async provision(ctx: EngineContext): Promise<void> {
     await ctx.as.ownedDir(ctx.paths.data);
@@ -42,8 +66,8 @@ export class RedisLocal implements LocalEngine {
       `maxmemory ${spec.plan.memoryMB}mb`,
       `maxclients ${spec.parameters.maxclients ?? spec.plan.maxConnections}`,
     ];
-    for (const parameter of parametersOf('redis')) {
-      const value = spec.parameters[parameter.name];
+    for (const parameter of REDIS_PARAMETERS) {
+      const value = withDefaults(spec.parameters)[parameter.name];
       if (value === undefined || ['databases', 'maxclients'].includes(parameter.name)) continue;
       (parameter.apply === 'reload' ? reload : restart).push(`${parameter.name} ${formatValue(value)}`);
     }
@@ -52,15 +76,7 @@ export class RedisLocal implements LocalEngine {
       `user ${ADMIN} on #${sha256(ctx.state.adminPassword)} ~* &* +@all`,
       `user ${spec.credentials.username} on #${sha256(spec.credentials.password)} ~* &* +@all -@admin`,
     ];
-    const acl = JSON.stringify(
-      {
-        listen: { host: ctx.listenHost, port: ctx.state.port },
-        target: { path: join(p.run, 'redis.sock') },
-        allow: spec.acl,
-      },
-      null,
-      2,
-    );
+    const acl = aclProxyConfig(ctx, join(p.run, 'redis.sock'), spec.acl);
     return {
       files: [
         {
@@ -73,20 +89,28 @@ export class RedisLocal implements LocalEngine {
             '',
           ].join('\n'),
         },
-        { path: join(p.run, 'acl.json'), content: acl },
+        acl,
       ],
       fingerprints: {
         restart: fingerprint(restart.join('\n')),
         reload: fingerprint(reload.join('\n')),
-        acl: fingerprint(acl),
+        acl: fingerprint(acl.content),
       },
     };
   }
 
-  async start(ctx: EngineContext): Promise<void> {
+  async start(ctx: EngineContext, spec: InstanceSpec): Promise<void> {
     if (!isAlive(await readPidFile(join(ctx.paths.run, 'redis.pid')))) {
+      // With persistence on and no append-only file yet, redis-server starts empty and ignores a
+      // snapshot (a restore, or an instance from before persistence was on): it then starts from
+      // the snapshot with the file off, and writes the file from memory once it runs.
+      const fromSnapshot =
+        withDefaults(spec.parameters).appendonly === true &&
+        !existsSync(join(ctx.paths.data, 'appendonlydir')) &&
+        existsSync(join(ctx.paths.data, 'dump.rdb'));
       try {
-        await ctx.as.run(ctx.location, [join(ctx.paths.data, 'redis.conf')], {
+        const args = [join(ctx.paths.data, 'redis.conf'), ...(fromSnapshot ? ['--appendonly', 'no'] : [])];
+        await ctx.as.run(ctx.location, args, {
           cwd: ctx.paths.data,
           timeoutMs: 30_000,
         });
@@ -102,20 +126,17 @@ export class RedisLocal implements LocalEngine {
         'redis-server to answer',
       );
       ctx.crash.reach('redis.start.server-started');
+      if (fromSnapshot) await this.appendOnlyFromMemory(ctx);
     }
-    if (!isAlive(await readPidFile(join(ctx.paths.run, 'acl-proxy.pid')))) await this.startProxy(ctx);
+    await startAclProxy(ctx);
   }
 
   async stop(ctx: EngineContext): Promise<void> {
-    for (const pidFile of ['acl-proxy.pid', 'redis.pid']) {
-      const pid = await readPidFile(join(ctx.paths.run, pidFile));
-      if (!isAlive(pid)) continue;
-      process.kill(pid!, 'SIGTERM');
-      await this.waitUntil(ctx, async () => !isAlive(pid), `${pidFile.replace('.pid', '')} to stop`).catch(
-        () => process.kill(pid!, 'SIGKILL'),
-      );
-      if (pidFile === 'acl-proxy.pid') ctx.crash.reach('redis.stop.proxy-stopped');
+    if (isAlive(await aclProxyPid(ctx))) {
+      await stopAclProxy(ctx);
+      ctx.crash.reach('redis.stop.proxy-stopped');
     }
+    await stopProcess(await readPidFile(join(ctx.paths.run, 'redis.pid')), 30_000);
   }
 
   async reload(ctx: EngineContext, spec: InstanceSpec): Promise<void> {
@@ -123,8 +144,8 @@ export class RedisLocal implements LocalEngine {
       ['maxmemory', `${spec.plan.memoryMB}mb`],
       ['maxclients', String(spec.parameters.maxclients ?? spec.plan.maxConnections)],
     ];
-    for (const parameter of parametersOf('redis')) {
-      const value = spec.parameters[parameter.name];
+    for (const parameter of REDIS_PARAMETERS) {
+      const value = withDefaults(spec.parameters)[parameter.name];
       if (parameter.apply === 'reload' && value !== undefined && parameter.name !== 'maxclients')
         settings.push([parameter.name, rawValue(value)]);
     }
@@ -133,8 +154,7 @@ export class RedisLocal implements LocalEngine {
     }).catch((err) => {
       throw new DriverError('ReloadFailed', `CONFIG SET failed: ${(err as Error).message}`);
     });
-    const proxy = await readPidFile(join(ctx.paths.run, 'acl-proxy.pid'));
-    if (isAlive(proxy)) process.kill(proxy!, 'SIGHUP');
+    await reloadAclProxy(ctx);
   }
 
   async backup(ctx: EngineContext, _spec: InstanceSpec, output?: number): Promise<BackupStream> {
@@ -168,7 +188,30 @@ export class RedisLocal implements LocalEngine {
     };
   }
 
-  async restore(ctx: EngineContext, _spec: InstanceSpec, body: AsyncIterable<Uint8Array>): Promise<void> {
+  /** Turns the append-only file on in a running server: it is written from what the server holds. */
+  private async appendOnlyFromMemory(ctx: EngineContext): Promise<void> {
+    await this.admin(ctx, (r) => r.config('SET', 'appendonly', 'yes'));
+    await this.waitUntil(
+      ctx,
+      async () => {
+        const info = await this.admin(ctx, (r) => r.info('persistence'));
+        if (/^aof_last_bgrewrite_status:err/m.test(info))
+          throw new DriverError(
+            'StartFailed',
+            'redis-server could not write its append-only file from memory',
+          );
+        return (
+          /^aof_enabled:1/m.test(info) &&
+          /^aof_rewrite_in_progress:0/m.test(info) &&
+          /^aof_rewrite_scheduled:0/m.test(info)
+        );
+      },
+      'the append-only file to be written',
+    );
+    ctx.crash.reach('redis.start.append-only-written');
+  }
+
+  async restore(ctx: EngineContext, spec: InstanceSpec, body: AsyncIterable<Uint8Array>): Promise<void> {
     // Redis loads its data at start: stop it, put the snapshot in place, start it again.
     await this.stop(ctx);
     ctx.crash.reach('redis.restore.stopped');
@@ -183,7 +226,7 @@ export class RedisLocal implements LocalEngine {
       throw new DriverError('RestoreFailed', `Writing the snapshot failed: ${(err as Error).message}`);
     }
     ctx.crash.reach('redis.restore.snapshot-placed');
-    await this.start(ctx);
+    await this.start(ctx, spec);
   }
 
   /** Keys per logical database, as the server counts them now. */
@@ -200,14 +243,11 @@ export class RedisLocal implements LocalEngine {
   /** The server's pid, as long as both redis-server and its ACL proxy are alive (either missing is an outage). */
   async pid(ctx: EngineContext): Promise<number | undefined> {
     const redis = await readPidFile(join(ctx.paths.run, 'redis.pid'));
-    const proxy = await readPidFile(join(ctx.paths.run, 'acl-proxy.pid'));
-    return isAlive(redis) && isAlive(proxy) ? redis : undefined;
+    return isAlive(redis) && isAlive(await aclProxyPid(ctx)) ? redis : undefined;
   }
 
   async anyAlive(ctx: EngineContext): Promise<boolean> {
-    for (const pidFile of ['redis.pid', 'acl-proxy.pid'])
-      if (isAlive(await readPidFile(join(ctx.paths.run, pidFile)))) return true;
-    return false;
+    return isAlive(await readPidFile(join(ctx.paths.run, 'redis.pid'))) || isAlive(await aclProxyPid(ctx));
   }
 
   async applyCredentials(ctx: EngineContext, spec: InstanceSpec): Promise<void> {
@@ -241,30 +281,6 @@ export class RedisLocal implements LocalEngine {
     } catch (err) {
       return `a connection with the database's credentials failed: ${(err as Error).message}`;
     }
-  }
-
-  private async startProxy(ctx: EngineContext): Promise<void> {
-    // A copy the service user can read wherever Kumo itself is installed.
-    const script = join(ctx.templatesRoot, 'acl-proxy.mjs');
-    await mkdir(ctx.templatesRoot, { recursive: true, mode: 0o711 });
-    await copyFile(PROXY_SCRIPT, script);
-    const logFile = join(ctx.paths.log, 'acl-proxy.log');
-    const pid = await ctx.as.spawnDetached(process.execPath, [script, join(ctx.paths.run, 'acl.json')], {
-      cwd: ctx.paths.run,
-      logFile,
-    });
-    await this.waitUntil(
-      ctx,
-      async () => {
-        if (!isAlive(pid))
-          throw new DriverError(
-            'StartFailed',
-            `the ACL proxy exited: ${(await tailFile(logFile, 3)).join(' ')}`,
-          );
-        return (await readPidFile(join(ctx.paths.run, 'acl-proxy.pid'))) === pid;
-      },
-      'the ACL proxy to listen',
-    );
   }
 
   private client(ctx: EngineContext, username: string, password: string): Redis {
