@@ -339,11 +339,8 @@ export const CRASH_POINTS = {
     'redis.start.append-only-written',
     'redis.restore.snapshot-written',
     'redis.restore.stopped',
-    'restore.loaded',
-    'verify.restored',
-    'verify.scratch-ready',
-    'verify.scratch-removed',
   ],
+  restores: ['restore.loaded', 'verify.restored', 'verify.scratch-ready', 'verify.scratch-removed'],
   s3: ['s3.part-uploaded'],
 } as const;
 
@@ -428,6 +425,10 @@ export const backupScenarios: Scenario[] = [
       return { liveInstances: [await uidOf(api, 'orders')], runningServers: 1 };
     },
   },
+];
+
+/** Verification, in-place restore and forks: a file of their own, so that both test workers share the backup suites. */
+export const restoreScenarios: Scenario[] = [
   {
     name: 'verify a backup',
     setup: backedUp,

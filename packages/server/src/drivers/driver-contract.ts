@@ -1,4 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { compareFacts } from '../agent/compare-facts.js';
+import { engineModule } from '../engines/registry.js';
+import type { SuiteCredentials } from '../testing/engine-suite.js';
+import { PROBES } from '../testing/engine-probes/index.js';
 import type { InstanceSpec, RuntimeDriver } from './driver.js';
 
 export interface DriverContractOptions {
@@ -93,6 +98,42 @@ export function runDriverContract(options: DriverContractOptions): void {
         expect((await driver.logs(spec.uid, 5)).length).toBeGreaterThan(0);
       });
 
+      // Gated by what the driver and the engine declare; a skip says which of them lacks it.
+      it('backs up, restores into a new instance and in place, with the facts of the backup', async (ctx) => {
+        if (!driver.capabilities.supportsBackup || !driver.backup || !driver.restore || !driver.dataFacts)
+          return ctx.skip(`driver ${options.name} declares no backups (capabilities.supportsBackup)`);
+        if (!engineModule(engine)?.capabilities.backup) return ctx.skip(`${engine} declares no backups`);
+        const probe = PROBES[engine];
+        if (!probe) return ctx.skip(`no test probe writes data into ${engine}`);
+        const credentialsOf = async (of: InstanceSpec): Promise<SuiteCredentials> => {
+          const endpoint = (await driver.observe(of)).endpoint!;
+          return { ...of.credentials, database: of.name, uri: '', ...endpoint };
+        };
+        const from = of(spec.acl[0]!);
+        await probe.put(await credentialsOf(spec), from, 'contract', 'backed up');
+        const stream = await driver.backup(spec);
+        const dump: Uint8Array[] = [];
+        for await (const chunk of stream.body ?? []) dump.push(chunk);
+        const facts = await stream.facts;
+        expect(stream.format).not.toBe('');
+        await probe.put(await credentialsOf(spec), from, 'contract', 'written after');
+
+        const copy: InstanceSpec = { ...spec, uid: randomUUID() };
+        try {
+          await driver.apply(copy);
+          await driver.restore(copy, replay(dump), { replace: false });
+          expect(await probe.get(await credentialsOf(copy), from, 'contract')).toBe('backed up');
+          if (engineModule(engine)!.capabilities.factsFromSnapshot)
+            expect(compareFacts(facts.tables, await driver.dataFacts(copy))).toBeUndefined();
+        } finally {
+          await driver.delete(copy.uid);
+        }
+        await driver.restore(spec, replay(dump), { replace: true });
+        await driver.apply(spec);
+        expect((await driver.observe(spec)).ready).toBe(true);
+        expect(await probe.get(await credentialsOf(spec), from, 'contract')).toBe('backed up');
+      });
+
       it('deletes every trace, idempotently', async () => {
         await driver.delete(spec.uid);
         expect((await driver.observe(spec)).exists).toBe(false);
@@ -101,4 +142,13 @@ export function runDriverContract(options: DriverContractOptions): void {
       });
     });
   }
+}
+
+/** An address inside an ACL entry (its network's own address for a /32). */
+function of(cidr: string): string {
+  return cidr.split('/')[0]!;
+}
+
+async function* replay(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {
+  yield* chunks;
 }

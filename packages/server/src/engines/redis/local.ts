@@ -65,6 +65,8 @@ export class RedisLocal implements LocalEngine {
     const reload = [
       `maxmemory ${spec.plan.memoryMB}mb`,
       `maxclients ${spec.parameters.maxclients ?? spec.plan.maxConnections}`,
+      // A backup (redis-cli --rdb) is a diskless replica sync: start it at once, not after 5 s.
+      'repl-diskless-sync-delay 0',
     ];
     for (const parameter of REDIS_PARAMETERS) {
       const value = withDefaults(spec.parameters)[parameter.name];
@@ -143,6 +145,7 @@ export class RedisLocal implements LocalEngine {
     const settings: Array<[string, string]> = [
       ['maxmemory', `${spec.plan.memoryMB}mb`],
       ['maxclients', String(spec.parameters.maxclients ?? spec.plan.maxConnections)],
+      ['repl-diskless-sync-delay', '0'],
     ];
     for (const parameter of REDIS_PARAMETERS) {
       const value = withDefaults(spec.parameters)[parameter.name];
