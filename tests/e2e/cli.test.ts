@@ -262,6 +262,10 @@ describe('kumo CLI', () => {
     expect(over.code).toBe(10);
     expect(over.stderr).toContain('quota: org initech databases: limit 0, used 0, 0 left');
     expect((await kumo(['quota', 'get', '-p', 'tps'], peter)).stdout).toMatch(/databases\s+none\s+0/);
+    // The help's own example: "none" lifts a limit.
+    const lifted = await kumo(['quota', 'set', '--org', 'initech', '--databases', 'none']);
+    expect(lifted.code, lifted.stderr).toBe(0);
+    expect(lifted.stdout).toMatch(/databases\s+none\s+0/);
 
     const audit = await kumo(['audit', '--org', 'initech', '--actor', 'operator:admin']);
     expect(audit.stdout).toMatch(/add-member\s+Member peter/);

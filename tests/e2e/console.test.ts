@@ -438,9 +438,12 @@ describe('npm start', () => {
       const js = await fetch(url + script);
       expect(js.status).toBe(200);
       expect(js.headers.get('content-type')).toContain('javascript');
-      // The app's own routes get the app; the API keeps its problem+json 404s.
-      expect(await (await fetch(`${url}/some/app/route`)).text()).toContain('<div id="root"></div>');
-      expect((await fetch(`${url}/v1/nothing`)).headers.get('content-type')).toBe('application/problem+json');
+      // The app routes in the fragment (#/p/…): any other path, API-looking or not, is a problem+json 404.
+      for (const path of ['/some/app/route', '/healthz', '/v1/nothing']) {
+        const res = await fetch(`${url}${path}`);
+        expect(res.status, path).toBe(404);
+        expect(res.headers.get('content-type'), path).toBe('application/problem+json');
+      }
     } finally {
       process.kill(-child.pid!, 'SIGINT');
       await new Promise((r) => child.once('exit', r));

@@ -125,6 +125,14 @@ describe('kumo up', () => {
     expect(second.stdout()).not.toContain('(new)');
     expect(second.stdout()).not.toContain(first.token);
     expect(second.stdout()).toContain(`Token file:  ${tokenFile}`);
+    // The login line it prints works as printed, pasted into a shell.
+    const login = /Log in: +(kumo login .*)$/m.exec(second.stdout())![1]!;
+    const config = join(dataDir, 'cli-config.json');
+    execFileSync('sh', ['-c', login.replace(/^kumo /, `'${process.execPath}' '${KUMO}' `)], {
+      env: { ...process.env, KUMO_CONFIG: config },
+      stdio: 'pipe',
+    });
+    expect(JSON.parse(await readFile(config, 'utf8')).contexts).not.toEqual({});
     const org = (await (await fetch(`${second.url}/v1/orgs/acme`, { headers })).json()) as any;
     expect(org.metadata.uid).toBe(uid);
     second.child.kill('SIGTERM');

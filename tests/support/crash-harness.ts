@@ -317,5 +317,5 @@ function managedServers(dataDir: string): string[] {
   return ps
     .split('\n')
     .filter((line) => line.includes(join(dataDir, 'databases')))
-    .filter((line) => /bin\/postgres |redis-server|acl-proxy/.test(line));
+    .filter((line) => /bin\/postgres |redis-server|mariadbd |acl-proxy/.test(line));
 }

@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
 import { waitFor } from '../../packages/server/src/testing/wait.js';
 import type { Api, Scenario } from './crash-harness.js';
 
@@ -28,6 +29,7 @@ async function ok(res: Promise<{ status: number; body: any }>): Promise<any> {
 const ENGINE = {
   postgres: { engine: 'postgres', version: '15', plan: 'small' },
   redis: { engine: 'redis', version: '7', plan: 'small' },
+  mariadb: { engine: 'mariadb', version: '10.11', plan: 'small' },
 } as const;
 
 function createDb(api: Api, name: string, spec: Record<string, unknown>) {
@@ -88,6 +90,30 @@ async function redis<T>(api: Api, name: string, fn: (r: Redis) => Promise<T>): P
   } finally {
     client.disconnect();
   }
+}
+
+/** Runs SQL on a MariaDB with the database's own credentials over TCP, as a customer would. */
+async function mariadb(api: Api, name: string, text: string): Promise<any[]> {
+  const c = await credentials(api, name);
+  const conn = await mysql.createConnection({
+    host: c.host,
+    port: c.port,
+    user: c.username,
+    password: c.password,
+    database: c.database,
+    connectTimeout: 5000,
+  });
+  try {
+    return (await conn.query(text))[0] as any[];
+  } finally {
+    await conn.end();
+  }
+}
+
+async function readyMariadb(api: Api): Promise<void> {
+  await project(api);
+  await createDb(api, 'shopdb', ENGINE.mariadb);
+  await phase(api, 'shopdb', 'Ready');
 }
 
 async function uidOf(api: Api, name: string): Promise<string> {
@@ -341,6 +367,19 @@ export const CRASH_POINTS = {
     'redis.restore.stopped',
   ],
   restores: ['restore.loaded', 'verify.restored', 'verify.scratch-ready', 'verify.scratch-removed'],
+  mariadb: [
+    'mariadb.credentials.admin-password-recorded',
+    'mariadb.credentials.admin-password-set',
+    'mariadb.credentials.user-set',
+    'mariadb.provision.copied',
+    'mariadb.provision.password-saved',
+    'mariadb.restore.dropped',
+    'mariadb.start.server-started',
+    'mariadb.stop.proxy-stopped',
+    'mariadb.template.initialised',
+    'mariadb.template.password-saved',
+    'mariadb.template.ready',
+  ],
   s3: ['s3.part-uploaded'],
 } as const;
 
@@ -495,3 +534,69 @@ async function backupFiles(dataDir: string): Promise<string[]> {
   await walk(root);
   return found.sort();
 }
+
+/** MariaDB's steps: its template, provisioning, credentials, stop and in-place restore. */
+export const mariadbScenarios: Scenario[] = [
+  {
+    name: 'create a MariaDB database (its template built on the way)',
+    freshTemplates: true,
+    setup: project,
+    act: (api) => createDb(api, 'shopdb', ENGINE.mariadb),
+    converged: async (api) => {
+      await phase(api, 'shopdb', 'Ready');
+      expect(await mariadb(api, 'shopdb', 'SELECT DATABASE() AS d')).toEqual([{ d: 'shopdb' }]);
+      return { liveInstances: [await uidOf(api, 'shopdb')], runningServers: 2 };
+    },
+  },
+  {
+    name: 'rotate the credentials of a MariaDB database',
+    setup: readyMariadb,
+    act: (api) => credentials(api, 'shopdb', true),
+    converged: async (api) => {
+      const db = await waitFor(
+        async () => {
+          const { body } = await api.call('GET', `${P}/databases/shopdb`);
+          return body?.status?.credentialsVersion === 2 ? body : undefined;
+        },
+        'credentials version 2 applied',
+        CONVERGE_MS,
+      );
+      await phase(api, 'shopdb', 'Ready');
+      expect(await mariadb(api, 'shopdb', 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+      return { liveInstances: [db.metadata.uid], runningServers: 2 };
+    },
+  },
+  {
+    name: 'stop a MariaDB database',
+    setup: readyMariadb,
+    act: (api) => ok(api.call('PATCH', `${P}/databases/shopdb`, { spec: { stopped: true } })),
+    converged: async (api) => {
+      const db = await phase(api, 'shopdb', 'Stopped');
+      return { liveInstances: [db.metadata.uid], runningServers: 0 };
+    },
+  },
+  {
+    name: 'restore a MariaDB backup in place',
+    setup: async (api) => {
+      await readyMariadb(api);
+      await mariadb(api, 'shopdb', 'CREATE TABLE items (id INT PRIMARY KEY, label TEXT)');
+      await mariadb(
+        api,
+        'shopdb',
+        `INSERT INTO items VALUES ${Array.from({ length: 50 }, (_, i) => `(${i + 1}, 'item ${i + 1}')`).join(', ')}`,
+      );
+      await ok(
+        api.call('POST', `${P}/backups`, { metadata: { name: 'snap' }, spec: { database: 'shopdb' } }),
+      );
+      expect((await backupDone(api, 'snap')).status.phase).toBe('Succeeded');
+      await mariadb(api, 'shopdb', 'DELETE FROM items WHERE id > 10');
+    },
+    act: (api) => ok(api.call('POST', `${P}/databases/shopdb/restore`, { backup: 'snap' })),
+    converged: async (api) => {
+      const db = await restored(api, 'shopdb');
+      await phase(api, 'shopdb', 'Ready');
+      expect(await mariadb(api, 'shopdb', 'SELECT COUNT(*) AS n FROM items')).toEqual([{ n: 50 }]);
+      return { liveInstances: [db.metadata.uid], runningServers: 2 };
+    },
+  },
+];

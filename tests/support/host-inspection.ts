@@ -32,7 +32,7 @@ export async function leftoversUnder(dataDir: string): Promise<{ leftovers: stri
 export interface HostServers {
   /** Postmasters of the embedded store. */
   stores: number;
-  /** Per instance uid, its server processes, sorted: 'postgres', 'redis-server', 'acl-proxy'. */
+  /** Per instance uid, its server processes, sorted: 'postgres', 'redis-server', 'mariadbd', 'acl-proxy'. */
   servers: Map<string, string[]>;
   /** Every other process naming the data directory ("pid args"), Kumo itself (kumoPid) aside. */
   others: string[];
@@ -48,9 +48,11 @@ export function serversUnder(dataDir: string, kumoPid: number | undefined): Host
       ? 'acl-proxy'
       : /(^|\/)redis-server /.test(p.args)
         ? 'redis-server'
-        : /\/bin\/postgres -D /.test(p.args)
-          ? 'postgres'
-          : undefined;
+        : /(^|\/)mariadbd /.test(p.args)
+          ? 'mariadbd'
+          : /\/bin\/postgres -D /.test(p.args)
+            ? 'postgres'
+            : undefined;
     if (what === 'postgres' && p.args.includes(`${dataDir}/store/pgdata`)) found.stores++;
     else if (uid && what) found.servers.set(uid, [...(found.servers.get(uid) ?? []), what].sort());
     else found.others.push(`${p.pid} ${p.args}`);

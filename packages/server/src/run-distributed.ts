@@ -36,7 +36,7 @@ export async function runServer(
       bootstrap: async ({ tokens }) => void (admin = await ensureAdminToken(tokens, config.dataDir)),
     });
     return {
-      lines: [`API:         ${controlPlane.url}`, ...adminTokenLines(admin!)],
+      lines: [`API:         ${controlPlane.url}`, ...adminTokenLines(admin!, controlPlane.url)],
       stop: () => controlPlane.stop(),
     };
   });

@@ -32,7 +32,7 @@ export async function runUp(
     console.log(`  API:         ${kumo.url}`);
     console.log(`  OpenAPI:     ${kumo.url}/v1/openapi.json`);
     console.log(`  Data:        ${config.dataDir}`);
-    for (const line of adminTokenLines(kumo.adminToken)) console.log(`  ${line}`);
+    for (const line of adminTokenLines(kumo.adminToken, kumo.url)) console.log(`  ${line}`);
     console.log(`Press Ctrl-C to stop.`);
   } catch (err) {
     if (err instanceof KumoError) {
@@ -52,11 +52,15 @@ export async function runUp(
  * Where the admin token is. Its secret is printed once, when it is created: terminal scrollback and
  * captured logs of later starts do not carry it; they name the file it is in.
  */
-export function adminTokenLines({ token, file, created }: AdminToken): string[] {
-  if (created) return [`Admin token: ${token} (new)`, `Token file:  ${file}`];
-  return [
-    token
-      ? `Token file:  ${file} (the admin token, printed only when it was created)`
-      : `Token file:  ${file} (not here: the admin token was created earlier, by this Kumo or another on the same store, and its file is where that one wrote it)`,
-  ];
+export function adminTokenLines({ token, file, created }: AdminToken, url?: string): string[] {
+  // The line to copy, with this data directory's file (a shell-quoted path), whoever runs it.
+  const login = url
+    ? [`Log in:      kumo login --url ${url} --token "$(cat '${file.replaceAll("'", "'\\''")}')"`]
+    : [];
+  if (created) return [`Admin token: ${token} (new)`, `Token file:  ${file}`, ...login];
+  return token
+    ? [`Token file:  ${file} (the admin token, printed only when it was created)`, ...login]
+    : [
+        `Token file:  ${file} (not here: the admin token was created earlier, by this Kumo or another on the same store, and its file is where that one wrote it)`,
+      ];
 }

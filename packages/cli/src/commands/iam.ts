@@ -174,15 +174,12 @@ export function registerIamCommands(program: Command, runtime: Runtime): void {
       '\nExamples:\n  kumo quota set --org acme --databases 20 --storage-gb 500\n  kumo quota set -p shop --databases 3 --backups none',
     )
     .action(
-      async (
-        o: { org?: string; databases?: number | null; storageGb?: number | null; backups?: number | null },
-        cmd: Command,
-      ) => {
+      async (o: { org?: string; databases?: Limit; storageGb?: Limit; backups?: Limit }, cmd: Command) => {
         const inv = await invocation(runtime, cmd);
         const body = Object.fromEntries(
-          Object.entries({ databases: o.databases, storageGB: o.storageGb, backups: o.backups }).filter(
-            ([, v]) => v !== undefined,
-          ),
+          Object.entries({ databases: o.databases, storageGB: o.storageGb, backups: o.backups })
+            .filter(([, v]) => v !== undefined)
+            .map(([k, v]) => [k, v === 'none' ? null : v]),
         );
         const report = await inv.client.request<QuotaReport>('PATCH', scopeOf(o, cmd), { body });
         writeQuotas(runtime, inv.format, report);
@@ -206,8 +203,11 @@ function writeQuotas(runtime: Runtime, format: Parameters<typeof writeOutput>[1]
   );
 }
 
-function parseLimit(value: string): number | null {
-  if (value === 'none') return null;
+/** A limit, or "none" for no limit (kept as a word: commander turns a parser's null into ""). */
+type Limit = number | 'none';
+
+function parseLimit(value: string): Limit {
+  if (value === 'none') return 'none';
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, or "none".');
   return n;

@@ -16,9 +16,15 @@ export interface CliConfig {
   contexts: Record<string, Context>;
 }
 
-/** Where contexts are kept: $KUMO_CONFIG, else $XDG_CONFIG_HOME/kumo/config.json, else ~/.config/kumo/config.json. */
+/**
+ * Where contexts are kept: $KUMO_CONFIG, else $XDG_CONFIG_HOME/kumo/config.json, else
+ * ~/.config/kumo/config.json. An empty variable counts as unset (the XDG rule), so tokens never
+ * land in ./kumo/ of the current directory; a relative XDG_CONFIG_HOME is ignored likewise.
+ */
 export function configPath(env: NodeJS.ProcessEnv): string {
-  return env.KUMO_CONFIG ?? join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'kumo', 'config.json');
+  if (env.KUMO_CONFIG) return env.KUMO_CONFIG;
+  const xdg = env.XDG_CONFIG_HOME?.startsWith('/') ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
+  return join(xdg, 'kumo', 'config.json');
 }
 
 export async function loadConfig(env: NodeJS.ProcessEnv): Promise<CliConfig> {

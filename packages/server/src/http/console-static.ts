@@ -19,9 +19,11 @@ const TYPES: Record<string, string> = {
 const API_PATHS = /^\/(v1|livez|readyz|metrics)(\/|$)/;
 
 /**
- * Serves the web console's static files at / for GET requests outside the API; paths without a
- * file (the app's own routes) get index.html. Public: the console holds no data, it signs in with
- * an API token. Its pages may only talk to this origin (Content-Security-Policy).
+ * Serves the web console's static files at / for GET requests outside the API: its files, and
+ * index.html at / (the console routes in the URL's fragment, #/p/…, so no other path is one of its
+ * pages). Every other path falls through to the API's 404 problem+json. Public: the console holds
+ * no data, it signs in with an API token. Its pages may only talk to this origin
+ * (Content-Security-Policy).
  */
 export function serveConsole(dist = CONSOLE_DIST): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -30,6 +32,7 @@ export function serveConsole(dist = CONSOLE_DIST): MiddlewareHandler<AppEnv> {
     const file = join(dist, relative);
     if (!file.startsWith(dist)) return next();
     const asset = extname(file) !== '' ? await readFile(file).catch(() => undefined) : undefined;
+    if (!asset && relative !== '/') return next();
     const body = asset ?? (await readFile(join(dist, 'index.html')).catch(() => undefined));
     if (!body) {
       return c.text(

@@ -115,6 +115,11 @@ export function problemResponse(problem: Problem, headers: Record<string, string
       : {};
   return new Response(JSON.stringify(problem), {
     status: problem.status,
-    headers: { 'content-type': 'application/problem+json', ...retryAfter, ...headers },
+    headers: {
+      'content-type': 'application/problem+json',
+      ...(problem.requestId ? { 'x-request-id': problem.requestId } : {}),
+      ...retryAfter,
+      ...headers,
+    },
   });
 }

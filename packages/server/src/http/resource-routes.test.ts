@@ -538,6 +538,16 @@ describe('system routes', () => {
     // This suite's writes went out through the outbox relay, and the bus takes messages.
     expect(Number(/^kumo_outbox_published_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(metrics).toMatch(/^kumo_bus_connected 1$/m);
+    // Paths no route serves are problems, never the console's page; every answer names its request.
+    for (const path of ['/healthz', '/v2/orgs', '/projects/x']) {
+      const res = await t.kumo.app.request(path, { headers: { 'x-request-id': 'probe-1' } });
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get('content-type'), path).toBe('application/problem+json');
+      expect(res.headers.get('x-request-id'), path).toBe('probe-1');
+    }
+    const unauthorized = await t.kumo.app.request('/v1/orgs', { headers: { 'x-request-id': 'probe-2' } });
+    expect(unauthorized.status).toBe(401);
+    expect(unauthorized.headers.get('x-request-id')).toBe('probe-2');
     expect(metrics).toContain('kumo_reconcile_total{controller="org-cascade"');
     expect(metrics).toContain('kumo_workqueue_depth');
   });

@@ -11,7 +11,7 @@ const { dir, catalog, newDriver } = await testLocalDriverSetup(31800);
 
 runDriverContract({
   name: 'local',
-  engines: ['postgres', 'redis'],
+  engines: ['postgres', 'redis', 'mariadb'],
   newDriver: async () => newDriver(),
   spec: (engine) => ({
     uid: randomUUID(),
@@ -27,9 +27,9 @@ runDriverContract({
   }),
   kill: async (uid) => {
     const run = join(dir, 'databases', uid);
-    const file = await readFile(join(run, 'data', 'postmaster.pid'), 'utf8').catch(() =>
-      readFile(join(run, 'run', 'redis.pid'), 'utf8'),
-    );
+    const file = await readFile(join(run, 'data', 'postmaster.pid'), 'utf8')
+      .catch(() => readFile(join(run, 'run', 'redis.pid'), 'utf8'))
+      .catch(() => readFile(join(run, 'run', 'mariadb.pid'), 'utf8'));
     process.kill(Number(file.split('\n')[0]), 'SIGKILL');
   },
 });

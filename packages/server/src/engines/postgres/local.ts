@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { POSTGRES_PARAMETERS } from './catalog.js';
@@ -239,8 +239,11 @@ export class PostgresLocal implements LocalEngine {
         // The snapshot is no longer needed; the backup need not wait for the connection to close.
         .finally(() => void client.end().catch(() => undefined));
       done.catch(() => undefined); // observed by the caller through facts
+      // Read at once: a small dump can end before the version below is known, and the unread
+      // pipe of a process that exited loses its data.
+      const body = dump.child.stdout?.pipe(new PassThrough());
       return {
-        ...(dump.child.stdout ? { body: dump.child.stdout } : {}),
+        ...(body ? { body } : {}),
         facts: done,
         tool: await this.toolVersion(ctx, 'pg_dump'),
         format: 'application/x-pg-dump',

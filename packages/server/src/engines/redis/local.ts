@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Redis } from 'ioredis';
 import { REDIS_PARAMETERS } from './catalog.js';
@@ -182,9 +182,12 @@ export class RedisLocal implements LocalEngine {
       },
     );
     facts.catch(() => undefined);
+    // Taken at once: a small snapshot can end before the version below is known, and the unread
+    // pipe of a process that exited loses its data.
+    const body = dump.child.stdout?.pipe(new PassThrough());
     const { stdout } = await ctx.as.run(cli, ['--version'], { cwd: ctx.paths.root });
     return {
-      ...(dump.child.stdout ? { body: dump.child.stdout } : {}),
+      ...(body ? { body } : {}),
       facts,
       tool: stdout.trim(),
       format: 'application/x-redis-rdb',

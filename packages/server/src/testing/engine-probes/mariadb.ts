@@ -1,17 +1,21 @@
+import { connect as tcp } from 'node:net';
 import mysql from 'mysql2/promise';
 import type { EngineProbe, SuiteCredentials } from '../engine-suite.js';
 
-/** A connection as the customer, over TCP from a chosen local source address. */
+/**
+ * A connection as the customer, over TCP from a chosen local source address (mysql2 keeps its own
+ * localAddress option but never uses it, so the socket is made here).
+ */
 async function connect(c: SuiteCredentials, from: string): Promise<mysql.Connection> {
-  return mysql.createConnection({
-    host: c.host,
-    port: c.port,
+  const conn = await mysql.createConnection({
+    stream: () => tcp({ host: c.host, port: c.port, localAddress: from }),
     user: c.username,
     password: c.password,
     database: c.database,
-    localAddress: from,
     connectTimeout: 5000,
   });
+  conn.on('error', () => undefined);
+  return conn;
 }
 
 async function query(c: SuiteCredentials, from: string, sql: string, values: unknown[] = []) {
@@ -48,7 +52,7 @@ export const mariadbProbe: EngineProbe = {
   reload: {
     parameters: { long_query_time: 5 },
     running: async ({ credentials }) =>
-      String((await query(credentials, '127.0.0.2', 'SELECT @@GLOBAL.long_query_time AS v'))[0]!.v),
+      String(Number((await query(credentials, '127.0.0.2', 'SELECT @@GLOBAL.long_query_time AS v'))[0]!.v)),
     expect: '5',
   },
   restart: {
