@@ -55,7 +55,10 @@ export class MariadbLocal implements LocalEngine {
     await ctx.saveState();
     ctx.crash.reach('mariadb.provision.password-saved');
     await rm(ctx.paths.data, { recursive: true, force: true });
-    await ctx.as.run('cp', ['-a', template.data, ctx.paths.data], { cwd: ctx.paths.root }).catch((err) => {
+    // Sparse: the template's redo log (96 MB) is zeros until InnoDB writes it; copying it as holes
+    // makes a new database a fraction of a second faster and 100 MB smaller on disk until then.
+    const copy = ['-a', '--sparse=always', template.data, ctx.paths.data];
+    await ctx.as.run('cp', copy, { cwd: ctx.paths.root }).catch((err) => {
       throw new DriverError('ProvisionFailed', `Copying the MariaDB template failed: ${stderrOf(err)}`);
     });
     ctx.crash.reach('mariadb.provision.copied');
