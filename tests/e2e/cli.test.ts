@@ -67,6 +67,28 @@ describe('kumo CLI', () => {
     expect((await stat(join(home, 'config.json'))).mode & 0o777).toBe(0o600);
     const list = await kumo(['context', 'list']);
     expect(list.stdout).toMatch(/\*\s+test\s+http:\/\/127\.0\.0\.1:\d+\s+shop/);
+    expect((await kumo(['config', 'get-contexts'])).stdout).toBe(list.stdout);
+    expect((await kumo(['config', 'current-context'])).stdout).toBe('test\n');
+    // Client and server versions, by command and by flag.
+    const version = await kumo(['version']);
+    expect(version.stdout).toMatch(
+      /^Client: \d+\.\d+\.\d+\nServer: \d+\.\d+\.\d+ at http:\/\/127\.0\.0\.1:\d+\n$/,
+    );
+    expect((await kumo(['--version'])).stdout).toBe(version.stdout);
+    expect(JSON.parse((await kumo(['version', '-o', 'json'])).stdout)).toMatchObject({
+      client: expect.any(String),
+      server: { url: t.url, version: expect.any(String) },
+    });
+    // A second context to switch to and forget; logout forgets the current one.
+    expect((await kumo(['login', '--url', t.url, '--token', t.token, '--name', 'other'])).code).toBe(0);
+    expect((await kumo(['config', 'use-context', 'test'])).stdout).toBe('Using context "test".\n');
+    expect((await kumo(['config', 'delete-context', 'other'])).code).toBe(0);
+    expect((await kumo(['config', 'use-context', 'other'])).code).toBe(2);
+    expect((await kumo(['login', '--url', t.url, '--token', t.token, '--name', 'gone'])).code).toBe(0);
+    const out = await kumo(['logout']);
+    expect(out.stdout).toBe('Context "gone" and its token removed from this machine.\n');
+    expect((await kumo(['version'])).stdout).toMatch(/Server: not logged in/);
+    expect((await kumo(['config', 'use-context', 'test'])).code).toBe(0);
     expect((await kumo(['org', 'create', 'acme', '--wait'])).stdout).toBe('org/acme created\n');
     expect((await kumo(['project', 'create', 'shop', '--org', 'acme', '--wait'])).code).toBe(0);
   });

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -444,6 +444,12 @@ describe('npm start', () => {
         expect(res.status, path).toBe(404);
         expect(res.headers.get('content-type'), path).toBe('application/problem+json');
       }
+      // The next start builds nothing: the sources did not change since this build.
+      const again = execFileSync('npm', ['run', '--silent', 'build:if-changed', '-w', '@kumo/console'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
+      expect(again).toContain('console: up to date');
     } finally {
       process.kill(-child.pid!, 'SIGINT');
       await new Promise((r) => child.once('exit', r));

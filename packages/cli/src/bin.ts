@@ -12,7 +12,10 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const runtime = processRuntime();
 const program = buildProgram(runtime);
 try {
-  await program.parseAsync(process.argv);
+  // `kumo --version` is `kumo version` (client and, when logged in, server), as kubectl has it.
+  const [node, script, ...args] = process.argv;
+  const argv = args[0] === '--version' ? [node!, script!, 'version', ...args.slice(1)] : process.argv;
+  await program.parseAsync(argv);
 } catch (err) {
   if (err instanceof CommanderError) {
     // Help and version exit 0; anything commander refused is a usage mistake (its message is already printed).

@@ -4,18 +4,20 @@ import { registerDbCommands } from './commands/db.js';
 import { registerDeclarativeCommands } from './commands/declarative.js';
 import { registerIamCommands } from './commands/iam.js';
 import { registerBackupCommands } from './commands/backup.js';
+import { registerConfigCommands } from './commands/config.js';
 import { registerMetaCommands } from './commands/meta.js';
 import { registerResourceCommands } from './commands/resources.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerSessionCommands } from './commands/session.js';
 import { registerTargetCommands } from './commands/target.js';
+import { registerVersionCommand } from './commands/version.js';
 import type { Runtime } from './core/runtime.js';
 
 /** The whole `kumo` command tree. Pure construction: nothing runs until it is parsed. */
 export function buildProgram(runtime: Runtime): Command {
   const program = new Command('kumo')
     .description(
-      'Kumo: a self-hosted cloud platform for managed databases. This command talks to its HTTP API.',
+      'Kumo: a self-hosted cloud platform for managed databases. This command talks to its HTTP API. `kumo --version` is `kumo version`.',
     )
     .option('--context <name>', 'use this saved context instead of the current one')
     .option('-p, --project <project>', "the project (default: the context's, or KUMO_PROJECT)")
@@ -28,6 +30,8 @@ export function buildProgram(runtime: Runtime): Command {
 
   registerServeCommands(program, runtime);
   registerSessionCommands(program, runtime);
+  registerConfigCommands(program, runtime);
+  registerVersionCommand(program, runtime);
   registerResourceCommands(program, runtime);
   registerDbCommands(program, runtime);
   registerBackupCommands(program, runtime);

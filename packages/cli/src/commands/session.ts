@@ -3,6 +3,7 @@ import { KumoClient } from '../core/client.js';
 import { type Context, loadConfig, saveConfig, configPath } from '../core/config.js';
 import { CliError, EXIT } from '../core/exit-codes.js';
 import { table } from '../core/output.js';
+import { forgetContext } from './config.js';
 import type { Runtime } from '../core/runtime.js';
 
 /** Checks the URL and token against the server, then saves them as a named context and makes it current. */
@@ -50,6 +51,16 @@ export function registerSessionCommands(program: Command, runtime: Runtime): voi
           ...(o.defaultProject ? { project: o.defaultProject } : {}),
         }),
       );
+    });
+
+  program
+    .command('logout')
+    .description(
+      "Forget the current context (or --context's) and its token on this machine. The token stays valid on the server: revoke it with kumo token revoke.",
+    )
+    .addHelpText('after', '\nExamples:\n  kumo logout\n  kumo logout --context staging')
+    .action(async (_o: unknown, cmd: Command) => {
+      runtime.stdout.write(await forgetContext(runtime, cmd.optsWithGlobals<{ context?: string }>().context));
     });
 
   const context = program.command('context').description('List and switch saved contexts.');
