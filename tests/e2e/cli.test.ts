@@ -107,6 +107,18 @@ describe('kumo CLI', () => {
     expect(created.code).toBe(0);
     expect(created.stdout).toBe('db/orders created\n');
     expect(created.stderr).toContain('db/orders: Ready'); // progress, plain lines when not on a terminal
+    // One page with the spec, the conditions and their reasons, and what happened.
+    const page = (await kumo(['describe', 'db', 'orders'])).stdout;
+    expect(page).toMatch(/^Name: +orders\nKind: +Database\nProject: +shop\n/);
+    expect(page).toMatch(/Spec:\n(.*\n)*? {2}engine: postgres\n/);
+    expect(page).toMatch(
+      /Conditions:\n {2}TYPE +STATUS +REASON +AGE +MESSAGE\n(.*\n)*? {2}Ready +True +Running /,
+    );
+    expect(page).toMatch(/Events \(the last \d+ of \d+\):\n(.*\n)*? {2}\d+s ago +Normal +Started /);
+    expect(JSON.parse((await kumo(['describe', 'db', 'orders', '-o', 'json'])).stdout)).toMatchObject({
+      resource: { metadata: { name: 'orders' } },
+      events: expect.arrayContaining([expect.objectContaining({ reason: 'Started' })]),
+    });
     const creds = JSON.parse((await kumo(['db', 'credentials', 'orders', '-o', 'json'])).stdout);
     expect(creds).toMatchObject({ username: 'orders', database: 'orders', host: '127.0.0.1' });
     const query = await kumo(['db', 'connect', 'orders', '--', '-tAc', 'select 40 + 2']);

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerDbCommands } from './commands/db.js';
 import { registerDeclarativeCommands } from './commands/declarative.js';
+import { registerDescribeCommand } from './commands/describe.js';
 import { registerIamCommands } from './commands/iam.js';
 import { registerBackupCommands } from './commands/backup.js';
 import { registerConfigCommands } from './commands/config.js';
@@ -33,6 +34,7 @@ export function buildProgram(runtime: Runtime): Command {
   registerConfigCommands(program, runtime);
   registerVersionCommand(program, runtime);
   registerResourceCommands(program, runtime);
+  registerDescribeCommand(program, runtime);
   registerDbCommands(program, runtime);
   registerBackupCommands(program, runtime);
   registerDeclarativeCommands(program, runtime);
