@@ -129,6 +129,35 @@ describe('kumo CLI', () => {
     expect((await kumo(['events', 'db', 'orders'])).stdout).toContain('Started');
   });
 
+  it('watches: what there is now, then a line per change as it happens', async () => {
+    const child = spawn(process.execPath, [KUMO, 'get', 'db', 'orders', '-w', '-o', 'json'], {
+      env: { PATH: process.env.PATH!, HOME: home, KUMO_CONFIG: join(home, 'config.json') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const events = () =>
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { type: string; object: any });
+    try {
+      await expect.poll(() => events().map((e) => e.type), { timeout: 30_000 }).toEqual(['ADDED']);
+      expect(events()[0]!.object.metadata.name).toBe('orders');
+      const updated = await kumo(['db', 'update', 'orders', '--param', 'work_mem=2048']);
+      expect(updated.code, updated.stderr).toBe(0);
+      await expect
+        .poll(
+          () => events().some((e) => e.type === 'MODIFIED' && e.object.spec.parameters.work_mem === 2048),
+          { timeout: 30_000 },
+        )
+        .toBe(true);
+      expect(events().every((e) => e.object.metadata.name === 'orders')).toBe(true);
+    } finally {
+      child.kill('SIGINT');
+    }
+  });
+
   it('updates with a dry run first, then for real, and stops and starts with --wait', async () => {
     const dry = await kumo(['db', 'update', 'orders', '--param', 'max_connections=60', '--dry-run']);
     expect(dry.stdout).toContain('would restart the server');

@@ -9,7 +9,7 @@ import { printAgentToken } from './target.js';
 
 interface List {
   items: Resource[];
-  metadata: { continue?: string };
+  metadata: { resourceVersion: string; continue?: string };
 }
 
 /** Every resource of a kind (all pages), optionally filtered by a label selector. */
@@ -18,7 +18,17 @@ export async function listResources(
   def: KindDefinition,
   selector?: string,
 ): Promise<Resource[]> {
+  return (await listWithVersion(inv, def, selector)).items;
+}
+
+/** Every resource of a kind and the resourceVersion of the first page (where a watch resumes). */
+async function listWithVersion(
+  inv: Invocation,
+  def: KindDefinition,
+  selector?: string,
+): Promise<{ items: Resource[]; resourceVersion: string }> {
   const items: Resource[] = [];
+  let resourceVersion: string | undefined;
   let cont: string | undefined;
   do {
     const query = new URLSearchParams({
@@ -28,9 +38,48 @@ export async function listResources(
     });
     const page = await inv.client.request<List>('GET', `${collectionPath(def, inv.project)}?${query}`);
     items.push(...page.items);
+    resourceVersion ??= page.metadata.resourceVersion;
     cont = page.metadata.continue;
   } while (cont);
-  return items;
+  return { items, resourceVersion: resourceVersion ?? '0' };
+}
+
+/**
+ * `get -w`: what there is now, then every change as it happens, until interrupted (a stream the
+ * server ends is resumed from the last change seen). Tables print a row per change; -o json one
+ * line per change, {"type": ADDED|MODIFIED|DELETED, "object": …}.
+ */
+async function watchResources(
+  runtime: Runtime,
+  inv: Invocation,
+  def: KindDefinition,
+  name: string | undefined,
+  selector: string | undefined,
+): Promise<void> {
+  const { items, resourceVersion } = await listWithVersion(inv, def, selector);
+  const now = name ? items.filter((r) => r.metadata.name === name) : items;
+  const line = (type: string, r: Resource) =>
+    inv.format === 'json'
+      ? `${JSON.stringify({ type, object: r })}\n`
+      : inv.format === 'yaml'
+        ? `---\n${formatResources([r], 'yaml', true)}`
+        : formatResources([r], 'table', true).split('\n').slice(1).join('\n');
+  if (inv.format === 'table') runtime.stdout.write(formatResources(now, 'table', false));
+  else for (const r of now) runtime.stdout.write(line('ADDED', r));
+  let from = resourceVersion;
+  for (;;) {
+    await inv.client.watch(
+      collectionPath(def, inv.project),
+      from,
+      (e) => {
+        from = e.object.metadata.resourceVersion;
+        if (e.type === 'ERROR' || (name && e.object.metadata.name !== name)) return;
+        runtime.stdout.write(line(e.type, e.object));
+      },
+      undefined,
+      selector ? { labelSelector: selector } : {},
+    );
+  }
 }
 
 export async function getResource(inv: Invocation, def: KindDefinition, name: string): Promise<Resource> {
@@ -133,18 +182,27 @@ export function registerResourceCommands(program: Command, runtime: Runtime): vo
     .argument('<kind>', `one of ${KINDS.map((k) => k.plural).join(', ')} (db for databases)`)
     .argument('[name]')
     .option('-l, --selector <selector>', 'label selector, e.g. env=prod,tier!=db')
+    .option('-w, --watch', 'after the current state, print every change as it happens (until Ctrl-C)')
     .addHelpText(
       'after',
-      '\nExamples:\n  kumo get orgs\n  kumo get db --project shop -l env=prod\n  kumo get db orders -o yaml > orders.yaml',
+      '\nExamples:\n  kumo get orgs\n  kumo get db --project shop -l env=prod\n  kumo get db orders -o yaml > orders.yaml\n  kumo get db -w                # a row per change\n  kumo get db orders -w -o json  # a line per change: {"type":"MODIFIED","object":{…}}',
     )
-    .action(async (kind: string, name: string | undefined, o: { selector?: string }, cmd: Command) => {
-      const inv = await invocation(runtime, cmd);
-      const def = resolveKind(kind);
-      const resources = name
-        ? [await getResource(inv, def, name)]
-        : await listResources(inv, def, o.selector);
-      runtime.stdout.write(formatResources(resources, inv.format, Boolean(name)));
-    });
+    .action(
+      async (
+        kind: string,
+        name: string | undefined,
+        o: { selector?: string; watch?: boolean },
+        cmd: Command,
+      ) => {
+        const inv = await invocation(runtime, cmd);
+        const def = resolveKind(kind);
+        if (o.watch) return watchResources(runtime, inv, def, name, o.selector);
+        const resources = name
+          ? [await getResource(inv, def, name)]
+          : await listResources(inv, def, o.selector);
+        runtime.stdout.write(formatResources(resources, inv.format, Boolean(name)));
+      },
+    );
 
   for (const def of KINDS) {
     const noun = NOUNS[def.kind]!;

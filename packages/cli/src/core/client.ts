@@ -91,10 +91,12 @@ export class KumoClient {
     resourceVersion: string,
     onEvent: (e: WatchEvent) => boolean | void,
     signal?: AbortSignal,
+    query: Record<string, string> = {},
   ): Promise<void> {
+    const params = new URLSearchParams({ ...query, watch: 'true', resourceVersion });
     const res = await this.fetch(
       'GET',
-      `${collection}?watch=true&resourceVersion=${resourceVersion}`,
+      `${collection}?${params}`,
       { headers: { accept: 'text/event-stream' } },
       signal,
     );
