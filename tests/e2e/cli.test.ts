@@ -175,6 +175,24 @@ describe('kumo CLI', () => {
     const db = JSON.parse((await kumo(['db', 'get', 'orders', '-o', 'json'])).stdout);
     expect(db.spec.parameters).toEqual({ work_mem: 8192 });
     expect(db.spec.acl.map((a: { cidr: string }) => a.cidr)).toEqual(['127.0.0.1/32', '127.0.0.2/32']);
+    // --acl means the same on update as on create: the whole list.
+    const replaced = await kumo([
+      'db',
+      'update',
+      'orders',
+      '--acl',
+      '127.0.0.1/32=tests',
+      '--dry-run',
+      '-o',
+      'json',
+    ]);
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(JSON.parse(replaced.stdout).resource.spec.acl).toEqual([
+      { cidr: '127.0.0.1/32', description: 'tests' },
+    ]);
+    expect(
+      (await kumo(['db', 'update', 'orders', '--acl', '10.0.0.0/8', '--add-acl', '10.1.0.0/16'])).code,
+    ).toBe(2);
     expect((await kumo(['db', 'stop', 'orders', '--wait'])).code).toBe(0);
     expect(JSON.parse((await kumo(['db', 'get', 'orders', '-o', 'json'])).stdout).status.phase).toBe(
       'Stopped',

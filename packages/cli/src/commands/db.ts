@@ -110,6 +110,9 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
       'a network allowed to connect (repeatable); none means no network access',
       collect,
     )
+    .option('--add-acl <cidr[=description]>', 'the same as --acl (the name db update uses)', collect)
+    .option('--temporary', 'the ACL entries expire after --for')
+    .option('--for <duration>', 'how long --temporary entries last, e.g. 2h', '1h')
     .option('--label <key=value>', 'a label (repeatable)', collect)
     .option('--stopped', 'create it stopped')
     .option('--target <target>', 'run it on this target (default: placement picks a Ready one)')
@@ -138,6 +141,9 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
           storage?: number;
           param?: string[];
           acl?: string[];
+          addAcl?: string[];
+          temporary?: boolean;
+          for: string;
           label?: string[];
           stopped?: boolean;
           target?: string;
@@ -154,7 +160,9 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
           plan: o.plan,
           ...(o.storage !== undefined ? { storageGB: o.storage } : {}),
           parameters: Object.fromEntries((o.param ?? []).map(parseParameter)),
-          acl: (o.acl ?? []).map((a) => parseAcl(a)),
+          acl: [...(o.acl ?? []), ...(o.addAcl ?? [])].map((a) =>
+            parseAcl(a, o.temporary ? new Date(Date.now() + parseDuration(o.for)).toISOString() : undefined),
+          ),
           ...(o.stopped ? { stopped: true } : {}),
           ...(o.target ? { target: o.target } : {}),
           ...(o.targetSelector ? { targetSelector: parseLabels(o.targetSelector) } : {}),
@@ -177,6 +185,11 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
     .option('--storage <GB>', 'new storage quota in GB', (v: string) => Number(v))
     .option('--param <name=value>', 'set a parameter (repeatable)', collect)
     .option('--unset-param <name>', 'back to the default (repeatable)', collect)
+    .option(
+      '--acl <cidr[=description]>',
+      'the whole access list, as on create (repeatable; replaces every entry)',
+      collect,
+    )
     .option('--add-acl <cidr[=description]>', 'allow a network (repeatable)', collect)
     .option('--remove-acl <cidr>', 'stop allowing a network (repeatable)', collect)
     .option('--temporary', 'added ACL entries expire after --for')
@@ -201,6 +214,7 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
           storage?: number;
           param?: string[];
           unsetParam?: string[];
+          acl?: string[];
           addAcl?: string[];
           removeAcl?: string[];
           temporary?: boolean;
@@ -226,21 +240,26 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
           };
         }
         let ifMatch = o.ifMatch;
-        if (o.addAcl || o.removeAcl) {
+        const expiring = o.temporary ? new Date(Date.now() + parseDuration(o.for)).toISOString() : undefined;
+        if (o.acl) {
+          if (o.addAcl || o.removeAcl)
+            throw new CliError(
+              '--acl sets the whole list: use it alone, or --add-acl/--remove-acl.',
+              EXIT.usage,
+            );
+          spec.acl = o.acl.map((a) => parseAcl(a, expiring));
+        } else if (o.addAcl || o.removeAcl) {
           // Lists are replaced by a merge patch: read, edit, and write back only if nobody changed it meanwhile.
           const current = await inv.client.request<Resource>('GET', itemPath(def, inv.project, name));
           ifMatch ??= current.metadata.resourceVersion;
-          const expiresAt = o.temporary
-            ? new Date(Date.now() + parseDuration(o.for)).toISOString()
-            : undefined;
           const acl = (current.spec.acl as Array<{ cidr: string }>).filter(
             (e) => !(o.removeAcl ?? []).includes(e.cidr),
           );
-          spec.acl = [...acl, ...(o.addAcl ?? []).map((a) => parseAcl(a, expiresAt))];
+          spec.acl = [...acl, ...(o.addAcl ?? []).map((a) => parseAcl(a, expiring))];
         }
         if (Object.keys(spec).length === 0)
           throw new CliError(
-            'Nothing to change: pass --plan, --storage, --param, --unset-param, --add-acl, --remove-acl or a --backup-* option.',
+            'Nothing to change: pass --plan, --storage, --param, --unset-param, --acl, --add-acl, --remove-acl or a --backup-* option.',
             EXIT.usage,
           );
         await patchDatabase(runtime, inv, name, { spec }, 'updated', {
