@@ -470,6 +470,13 @@ describe('kumo CLI', () => {
     const help = await kumo(['db', 'create', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Examples:');
+    // A mistake gets its error and a line naming the help to read, not the whole help.
+    const unknown = await kumo(['dbx']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe("error: unknown command 'dbx'\n(Did you mean db?)\n(see `kumo --help`)\n");
+    const missing = await kumo(['db', 'create', 'x', '--bogus']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^error: .*\n\(see `kumo db create --help`\)\n$/);
     const bash = await kumo(['completion', 'bash']);
     expect(bash.stdout).toContain('complete -F _kumo kumo');
     expect(bash.stdout).toContain(

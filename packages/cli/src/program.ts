@@ -25,7 +25,6 @@ export function buildProgram(runtime: Runtime): Command {
     .option('-o, --output <format>', 'table, json or yaml', 'table')
     .option('--wait', 'wait until the change is done (Ready for its latest generation)')
     .option('--timeout <duration>', 'how long --wait waits, e.g. 90s, 5m', '5m')
-    .showHelpAfterError()
     .exitOverride() // subcommands inherit it: bin.ts maps commander's refusals to exit 2
     .configureOutput({ writeOut: (s) => runtime.stdout.write(s), writeErr: (s) => runtime.stderr.write(s) });
 
@@ -42,5 +41,12 @@ export function buildProgram(runtime: Runtime): Command {
   registerTargetCommands(program, runtime);
   registerIamCommands(program, runtime);
   registerMetaCommands(program, runtime);
+  hintAfterErrors(program, 'kumo');
   return program;
+}
+
+/** A refused command line gets its error and one line naming the help to read, not the whole help. */
+function hintAfterErrors(command: Command, path: string): void {
+  command.showHelpAfterError(`(see \`${path} --help\`)`);
+  for (const sub of command.commands) hintAfterErrors(sub, `${path} ${sub.name()}`);
 }
