@@ -158,6 +158,36 @@ describe('kumo CLI', () => {
     }
   });
 
+  it('edits in $EDITOR with If-Match: applies, cancels, and reports a change made meanwhile', async () => {
+    const editor = async (name: string, script: string) => {
+      const path = join(home, name);
+      await writeFile(path, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+      return path;
+    };
+    const label = await editor('label.sh', `sed -i 's/labels: {}/labels: { edited: "yes" }/' "$1"`);
+    const edited = await kumo(['edit', 'db', 'orders'], { env: { EDITOR: label } });
+    expect(edited.stdout, edited.stderr).toBe('db/orders edited\n');
+    const db = JSON.parse((await kumo(['db', 'get', 'orders', '-o', 'json'])).stdout);
+    expect(db.metadata.labels).toEqual({ edited: 'yes' });
+    expect((await kumo(['edit', 'db', 'orders'], { env: { EDITOR: 'true' } })).stdout).toBe(
+      'Edit cancelled: nothing changed.\n',
+    );
+    // Someone changes it while the editor is open: nothing is applied, and the edit is kept.
+    const racing = await editor(
+      'race.sh',
+      `'${process.execPath}' '${KUMO}' db update orders --param work_mem=1024 >/dev/null && sed -i 's/edited: yes/edited: again/' "$1"`,
+    );
+    const conflict = await kumo(['edit', 'db', 'orders'], { env: { EDITOR: racing } });
+    expect(conflict.code).toBe(4);
+    expect(conflict.stderr).toMatch(/was changed by someone else while you edited it: nothing was applied/);
+    const kept = /kept in (\S+\.yaml);/.exec(conflict.stderr)![1]!;
+    expect(await readFile(kept, 'utf8')).toContain('edited: again');
+    await rm(join(kept, '..'), { recursive: true, force: true });
+    const after = JSON.parse((await kumo(['db', 'get', 'orders', '-o', 'json'])).stdout);
+    expect(after.metadata.labels).toEqual({ edited: 'yes' });
+    expect(after.spec.parameters.work_mem).toBe(1024);
+  });
+
   it('updates with a dry run first, then for real, and stops and starts with --wait', async () => {
     const dry = await kumo(['db', 'update', 'orders', '--param', 'max_connections=60', '--dry-run']);
     expect(dry.stdout).toContain('would restart the server');

@@ -3,6 +3,7 @@ import { registerAdminCommands } from './commands/admin.js';
 import { registerDbCommands } from './commands/db.js';
 import { registerDeclarativeCommands } from './commands/declarative.js';
 import { registerDescribeCommand } from './commands/describe.js';
+import { registerEditCommand } from './commands/edit.js';
 import { registerIamCommands } from './commands/iam.js';
 import { registerBackupCommands } from './commands/backup.js';
 import { registerConfigCommands } from './commands/config.js';
@@ -34,6 +35,7 @@ export function buildProgram(runtime: Runtime): Command {
   registerVersionCommand(program, runtime);
   registerResourceCommands(program, runtime);
   registerDescribeCommand(program, runtime);
+  registerEditCommand(program, runtime);
   registerDbCommands(program, runtime);
   registerBackupCommands(program, runtime);
   registerDeclarativeCommands(program, runtime);
