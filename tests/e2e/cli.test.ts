@@ -107,6 +107,11 @@ describe('kumo CLI', () => {
     expect(created.code).toBe(0);
     expect(created.stdout).toBe('db/orders created\n');
     expect(created.stderr).toContain('db/orders: Ready'); // progress, plain lines when not on a terminal
+    // Across every project the token sees, with the project in its own column.
+    const all = await kumo(['get', 'db', '-A', '--project', 'elsewhere']);
+    expect(all.stdout).toMatch(/^NAME +PROJECT +PHASE/);
+    expect(all.stdout).toMatch(/\norders +shop +Ready /);
+    expect((await kumo(['db', 'list', '--all-projects', '-o', 'json'])).stdout).toContain('"name": "orders"');
     // One page with the spec, the conditions and their reasons, and what happened.
     const page = (await kumo(['describe', 'db', 'orders'])).stdout;
     expect(page).toMatch(/^Name: +orders\nKind: +Database\nProject: +shop\n/);

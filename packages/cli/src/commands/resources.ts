@@ -17,8 +17,18 @@ export async function listResources(
   inv: Invocation,
   def: KindDefinition,
   selector?: string,
+  allProjects = false,
 ): Promise<Resource[]> {
-  return (await listWithVersion(inv, def, selector)).items;
+  if (!allProjects || def.scope !== 'project') return (await listWithVersion(inv, def, selector)).items;
+  // Every project the token may see, one after another (the API lists per project).
+  const projects = await listResources(
+    inv,
+    KINDS.find((k) => k.kind === 'Project')!,
+  );
+  const lists = await Promise.all(
+    projects.map((p) => listWithVersion({ ...inv, project: p.metadata.name }, def, selector)),
+  );
+  return lists.flatMap((l) => l.items);
 }
 
 /** Every resource of a kind and the resourceVersion of the first page (where a watch resumes). */
@@ -183,6 +193,7 @@ export function registerResourceCommands(program: Command, runtime: Runtime): vo
     .argument('[name]')
     .option('-l, --selector <selector>', 'label selector, e.g. env=prod,tier!=db')
     .option('-w, --watch', 'after the current state, print every change as it happens (until Ctrl-C)')
+    .option('-A, --all-projects', 'of every project you can see (kinds that live in projects)')
     .addHelpText(
       'after',
       '\nExamples:\n  kumo get orgs\n  kumo get db --project shop -l env=prod\n  kumo get db orders -o yaml > orders.yaml\n  kumo get db -w                # a row per change\n  kumo get db orders -w -o json  # a line per change: {"type":"MODIFIED","object":{…}}',
@@ -191,15 +202,17 @@ export function registerResourceCommands(program: Command, runtime: Runtime): vo
       async (
         kind: string,
         name: string | undefined,
-        o: { selector?: string; watch?: boolean },
+        o: { selector?: string; watch?: boolean; allProjects?: boolean },
         cmd: Command,
       ) => {
         const inv = await invocation(runtime, cmd);
         const def = resolveKind(kind);
+        if (o.allProjects && (name || o.watch))
+          throw new CliError('-A lists: it takes no name and no --watch (watch one project).', EXIT.usage);
         if (o.watch) return watchResources(runtime, inv, def, name, o.selector);
         const resources = name
           ? [await getResource(inv, def, name)]
-          : await listResources(inv, def, o.selector);
+          : await listResources(inv, def, o.selector, o.allProjects);
         runtime.stdout.write(formatResources(resources, inv.format, Boolean(name)));
       },
     );
@@ -211,13 +224,16 @@ export function registerResourceCommands(program: Command, runtime: Runtime): vo
       .command('list')
       .description(`List ${def.plural}.`)
       .option('-l, --selector <selector>', 'label selector, e.g. env=prod')
+      .option('-A, --all-projects', 'of every project you can see')
       .addHelpText(
         'after',
         `\nExamples:\n  kumo ${noun} list${def.scope === 'project' ? ' --project shop' : ''}\n  kumo ${noun} list -l env=prod -o json`,
       )
-      .action(async (o: { selector?: string }, cmd: Command) => {
+      .action(async (o: { selector?: string; allProjects?: boolean }, cmd: Command) => {
         const inv = await invocation(runtime, cmd);
-        runtime.stdout.write(formatResources(await listResources(inv, def, o.selector), inv.format, false));
+        runtime.stdout.write(
+          formatResources(await listResources(inv, def, o.selector, o.allProjects), inv.format, false),
+        );
       });
     group
       .command('get')
