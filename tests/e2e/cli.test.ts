@@ -335,6 +335,8 @@ describe('kumo CLI', () => {
     );
     const handed = await kumo(['token', 'create', 'first', '--user', 'peter']);
     expect(handed.code).toBe(0);
+    // Made by an operator, it is still peter's: it says so rather than "role owner".
+    expect(handed.stderr).toMatch(/user:peter: what their memberships allow, at most role \w+\)/);
     const peter = { env: { KUMO_TOKEN: handed.stdout.trim() } };
 
     expect((await kumo(['whoami'], peter)).stdout).toMatch(/user:peter[\s\S]*initech\s+developer\s+all/);

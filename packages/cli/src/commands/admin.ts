@@ -48,7 +48,7 @@ export function registerAdminCommands(program: Command, runtime: Runtime): void 
         writeOutput(runtime.stdout, inv.format, created, () => `${created.token}\n`);
         if (inv.format === 'table')
           runtime.stderr.write(
-            `Token "${name}" (id ${created.id}, ${created.principal}, role ${created.role}) created. Keep it now: it is not shown again.\n`,
+            `Token "${name}" (id ${created.id}, ${rightsOf(created)}) created. Keep it now: it is not shown again.\n`,
           );
       },
     );
@@ -155,4 +155,15 @@ function splitList(value: string): string[] {
     .split(',')
     .map((v) => v.trim())
     .filter(Boolean);
+}
+
+/**
+ * What a new token may do, in words. A personal token's role is a ceiling: it acts as its user and
+ * may do what their memberships allow, never more than the role (an operator's token for a
+ * developer says "at most owner" and is a developer's in practice).
+ */
+function rightsOf(token: TokenInfo): string {
+  return token.principal.startsWith('user:')
+    ? `${token.principal}: what their memberships allow, at most role ${token.role}`
+    : `${token.principal}, role ${token.role}`;
 }
