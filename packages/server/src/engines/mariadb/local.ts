@@ -28,6 +28,7 @@ import {
   stopAclProxy,
   stopProcess,
 } from '../../drivers/local/acl-proxy.js';
+import { Memo, toolVersion } from '../../drivers/local/memo.js';
 import { isAlive, readPidFile, tailFile } from '../../drivers/local/instance-files.js';
 import {
   type EngineContext,
@@ -44,8 +45,7 @@ import {
  * an account with every right on its own database and no other; Kumo administers as kumo_admin.
  */
 export class MariadbLocal implements LocalEngine {
-  private readonly templates = new Map<string, Promise<{ data: string; password: string }>>();
-  private readonly toolVersions = new Map<string, string>();
+  private readonly templates = new Memo<{ data: string; password: string }>();
 
   async provision(ctx: EngineContext): Promise<void> {
     const template = await this.template(ctx);
@@ -200,7 +200,7 @@ export class MariadbLocal implements LocalEngine {
    * transaction has begun. DDL during the dump may fail it (as with any mariadb-dump).
    */
   async backup(ctx: EngineContext, spec: InstanceSpec, output?: number): Promise<BackupStream> {
-    const version = await this.toolVersion(ctx, 'mariadb-dump');
+    const version = await toolVersion(ctx, tool(ctx.location, 'mariadb-dump'));
     const blocker = await connectAdmin(ctx);
     const snapshot = await connectAdmin(ctx).catch((err: unknown) => {
       blocker.destroy();
@@ -329,26 +329,9 @@ export class MariadbLocal implements LocalEngine {
     );
   }
 
-  private async toolVersion(ctx: EngineContext, name: string): Promise<string> {
-    const binary = tool(ctx.location, name);
-    let version = this.toolVersions.get(binary);
-    if (!version) {
-      version = (await ctx.as.run(binary, ['--version'], { cwd: ctx.paths.root })).stdout.trim();
-      this.toolVersions.set(binary, version);
-    }
-    return version;
-  }
-
   /** The template of this version, created once. */
   private template(ctx: EngineContext): Promise<{ data: string; password: string }> {
-    const version = ctx.state.version;
-    let pending = this.templates.get(version);
-    if (!pending) {
-      pending = createTemplate(ctx);
-      pending.catch(() => this.templates.delete(version));
-      this.templates.set(version, pending);
-    }
-    return pending;
+    return this.templates.get(ctx.state.version, () => createTemplate(ctx));
   }
 }
 

@@ -10,6 +10,7 @@ import { POSTGRES_PARAMETERS } from './catalog.js';
 import type { CrashPoints } from '../../faults/crash-points.js';
 import { stderrOf } from '../../system/service-user.js';
 import { type BackupStream, type DataFacts, DriverError, type InstanceSpec } from '../../drivers/driver.js';
+import { Memo, toolVersion } from '../../drivers/local/memo.js';
 import { isAlive, tailFile, readPidFile, type AsUser } from '../../drivers/local/instance-files.js';
 import {
   type EngineContext,
@@ -25,8 +26,7 @@ const ADMIN = 'kumo_admin'; // cannot clash with a database name: DNS labels hav
  * (initdb runs once per version), configured through kumo.conf and pg_hba.conf, run with pg_ctl.
  */
 export class PostgresLocal implements LocalEngine {
-  private readonly templates = new Map<string, Promise<{ data: string; password: string }>>();
-  private readonly toolVersions = new Map<string, string>();
+  private readonly templates = new Memo<{ data: string; password: string }>();
 
   async provision(ctx: EngineContext): Promise<void> {
     const template = await this.template(ctx);
@@ -245,7 +245,7 @@ export class PostgresLocal implements LocalEngine {
       return {
         ...(body ? { body } : {}),
         facts: done,
-        tool: await this.toolVersion(ctx, 'pg_dump'),
+        tool: await toolVersion(ctx, join(ctx.location, 'pg_dump')),
         format: 'application/x-pg-dump',
       };
     } catch (err) {
@@ -293,26 +293,11 @@ export class PostgresLocal implements LocalEngine {
     }
   }
 
-  private async toolVersion(ctx: EngineContext, tool: string): Promise<string> {
-    const binary = join(ctx.location, tool);
-    let version = this.toolVersions.get(binary);
-    if (!version) {
-      version = (await ctx.as.run(binary, ['--version'], { cwd: ctx.paths.root })).stdout.trim();
-      this.toolVersions.set(binary, version);
-    }
-    return version;
-  }
-
   /** The template of this version, created once (initdb into a temporary directory, then renamed). */
   private template(ctx: EngineContext): Promise<{ data: string; password: string }> {
-    const version = ctx.state.version;
-    let pending = this.templates.get(version);
-    if (!pending) {
-      pending = createTemplate(ctx.templatesRoot, version, ctx.location, ctx.as, ctx.crash);
-      pending.catch(() => this.templates.delete(version));
-      this.templates.set(version, pending);
-    }
-    return pending;
+    return this.templates.get(ctx.state.version, () =>
+      createTemplate(ctx.templatesRoot, ctx.state.version, ctx.location, ctx.as, ctx.crash),
+    );
   }
 }
 

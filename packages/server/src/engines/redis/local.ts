@@ -17,6 +17,7 @@ import {
   stopProcess,
 } from '../../drivers/local/acl-proxy.js';
 import { isAlive, readPidFile, tailFile } from '../../drivers/local/instance-files.js';
+import { toolVersion } from '../../drivers/local/memo.js';
 import {
   type EngineContext,
   type LocalEngine,
@@ -185,11 +186,10 @@ export class RedisLocal implements LocalEngine {
     // Taken at once: a small snapshot can end before the version below is known, and the unread
     // pipe of a process that exited loses its data.
     const body = dump.child.stdout?.pipe(new PassThrough());
-    const { stdout } = await ctx.as.run(cli, ['--version'], { cwd: ctx.paths.root });
     return {
       ...(body ? { body } : {}),
       facts,
-      tool: stdout.trim(),
+      tool: await toolVersion(ctx, cli),
       format: 'application/x-redis-rdb',
     };
   }
