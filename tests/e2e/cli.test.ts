@@ -134,6 +134,30 @@ describe('kumo CLI', () => {
     expect((await kumo(['events', 'db', 'orders'])).stdout).toContain('Started');
   });
 
+  it('connects to a Redis with redis-cli, and fails clearly where its access list refuses you', async () => {
+    const created = await kumo([
+      'db',
+      'create',
+      'cache',
+      '--engine',
+      'redis',
+      '--acl',
+      '10.9.9.9/32',
+      '--wait',
+    ]);
+    expect(created.code).toBe(0);
+    // redis-cli itself prints an I/O error and exits 0 here; kumo checks first and says why.
+    const refused = await kumo(['db', 'connect', 'cache', '--', 'PING']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^kumo: redis-cli could not talk to db\/cache: .+\. If your address is not in its access list, add it: kumo db update cache --add-acl ADDRESS\/32\.\n$/,
+    );
+    expect((await kumo(['db', 'update', 'cache', '--add-acl', '127.0.0.1/32', '--wait'])).code).toBe(0);
+    const ping = await kumo(['db', 'connect', 'cache', '--', 'PING']);
+    expect(ping).toMatchObject({ code: 0, stdout: 'PONG\n' });
+    expect((await kumo(['db', 'delete', 'cache', '--yes', '--wait'])).code).toBe(0);
+  });
+
   it('watches: what there is now, then a line per change as it happens', async () => {
     const child = spawn(process.execPath, [KUMO, 'get', 'db', 'orders', '-w', '-o', 'json'], {
       env: { PATH: process.env.PATH!, HOME: home, KUMO_CONFIG: join(home, 'config.json') },
@@ -516,10 +540,11 @@ describe('kumo CLI', () => {
     expect(missing.stderr).toMatch(/^error: .*\n\(see `kumo db create --help`\)\n$/);
     const bash = await kumo(['completion', 'bash']);
     expect(bash.stdout).toContain('complete -F _kumo kumo');
-    expect(bash.stdout).toContain(
-      '"db") words="list get delete label create update stop start credentials connect logs',
-    );
-    expect((await kumo(['completion', 'zsh'])).stdout).toContain('bashcompinit');
+    expect(bash.stdout).toContain('kumo __complete -- "${COMP_WORDS[@]:1:COMP_CWORD}"');
+    expect((await kumo(['completion', 'zsh'])).stdout).toContain('compdef _kumo kumo');
+    expect((await kumo(['completion', 'fish'])).stdout).toContain("complete -c kumo -f -a '(__kumo_complete)'");
+    // The candidates come from `kumo __complete`; tests/e2e/cli-completion.test.ts drives it.
+    expect((await kumo(['__complete', '--', 'db', ''])).stdout).toContain('credentials\n');
   });
 });
 
@@ -542,19 +567,30 @@ describe('kumo CLI documentation and footprint', () => {
     expect(await readFile(file, 'utf8')).toBe(generated);
   });
 
-  it('does not pull in the server: its dependencies are the API contract and a few small libraries', async () => {
+  it('is one self-contained bundle whose commands load the server only for up, server and agent', async () => {
     const pkg = JSON.parse(
       await readFile(join(import.meta.dirname, '../../packages/cli/package.json'), 'utf8'),
     );
-    expect(Object.keys(pkg.dependencies).sort()).toEqual([
-      '@kumo/api',
-      'commander',
-      'diff',
-      'eventsource-parser',
-      'tsx',
-      'yaml',
-    ]);
-    expect(pkg.peerDependenciesMeta['@kumo/server'].optional).toBe(true); // only `kumo up` loads it
+    expect(pkg.dependencies).toBeUndefined(); // everything it runs is in dist/: installs offline
+    expect(pkg.files).toEqual(['bin', 'dist']);
+    // What `kumo db list` loads: the entry and the chunks it imports statically, not the server.
+    const dist = join(import.meta.dirname, '../../packages/cli/dist');
+    const loaded = new Set<string>();
+    const visit = async (file: string): Promise<void> => {
+      if (loaded.has(file)) return;
+      loaded.add(file);
+      const code = await readFile(join(dist, file), 'utf8');
+      for (const [, chunk] of code.matchAll(/(?:from|import) "\.\/([\w-]+\.js)"/g)) await visit(chunk!);
+    };
+    await visit('kumo.js');
+    const statically = await Promise.all([...loaded].map((f) => readFile(join(dist, f), 'utf8')));
+    expect(statically.join('\n')).not.toContain('pg_advisory_lock'); // the store's migrations
+    expect(statically.join('\n')).not.toContain('S3Client');
+    const all = await readdir(dist);
+    const server = await Promise.all(
+      all.filter((f) => f.endsWith('.js')).map((f) => readFile(join(dist, f), 'utf8')),
+    );
+    expect(server.some((code) => code.includes('pg_advisory_lock'))).toBe(true); // it is in a lazy chunk
   });
 });
 

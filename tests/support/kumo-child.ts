@@ -16,14 +16,16 @@ export interface KumoChild {
 }
 
 /**
- * Starts `kumo up` with args and resolves once it says it is up (it listens by then). Rejects with
+ * Starts `kumo up` with args (options.bin: the `kumo` command to run) and resolves once it says it is up (it listens by then). Rejects with
  * its output when it exits first or is not up within timeoutMs (then it is killed).
  */
 export async function startKumoChild(
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; bin?: string } = {},
 ): Promise<KumoChild> {
-  const child = spawn(process.execPath, [KUMO, 'up', ...args], {
+  // The repository's command by default; `bin` runs another `kumo` (an installed one) instead.
+  const command = options.bin ? [options.bin, 'up', ...args] : [process.execPath, KUMO, 'up', ...args];
+  const child = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -57,6 +57,16 @@ export const engineClientSchema = z
       .string()
       .meta({ description: 'The environment variable the client reads the password from.' }),
     package: z.string().meta({ description: 'The Debian package that has the client.' }),
+    check: z
+      .strictObject({
+        args: z.array(z.string()).meta({ description: 'Appended to args for a one-off command.' }),
+        expect: z.string().meta({ description: 'What that command prints when the connection works.' }),
+      })
+      .optional()
+      .meta({
+        description:
+          "A command `kumo db connect` runs first when the client's exit status does not tell a refused connection (redis-cli exits 0 after an I/O error).",
+      }),
   })
   .meta({ id: 'EngineClient' });
 export type EngineClient = z.infer<typeof engineClientSchema>;

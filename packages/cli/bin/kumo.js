@@ -1,5 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx's loader (no build step).
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/bin.ts');
+// The `kumo` command: the built bundle (packages/cli/build.mjs; `npm ci` and `npm start` build it).
+import { existsSync } from 'node:fs';
+import process from 'node:process';
+import { URL } from 'node:url';
+
+const bundle = new URL('../dist/kumo.js', import.meta.url);
+if (!existsSync(bundle)) {
+  process.stderr.write('kumo: not built yet; run `npm run build` in the Kumo checkout first\n');
+  process.exit(1);
+}
+await import(bundle.href);

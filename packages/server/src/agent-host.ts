@@ -57,7 +57,7 @@ export class AgentHost {
       logger,
       crashPoints: faults,
     });
-    const objectStore = openObjectStore(config.backups.store, faults);
+    const objectStore = await openObjectStore(config.backups.store, faults);
     const secret = randomBytes(32).toString('base64url');
     // The gateway needs the agent (to look up backups) and the agent announces the gateway with its lease.
     let gateway: AgentGateway | undefined;

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { type EngineInfo, type Resource, databaseKind } from '@kumo/api';
 import { type Command, Option } from 'commander';
 import { CliError, EXIT } from '../core/exit-codes.js';
@@ -58,6 +58,40 @@ async function engineInfo(inv: Invocation, engine: string): Promise<EngineInfo> 
 }
 
 /** The newest version of an engine this platform can run. */
+type EngineClient = EngineInfo['client'];
+
+function cannotRun(client: EngineClient, err: Error): CliError {
+  return new CliError(
+    `Cannot run ${client.program}: ${err.message}. Install it (Debian: apt-get install ${client.package}).`,
+    EXIT.failure,
+  );
+}
+
+/**
+ * Runs the engine's check command (its client with check.args) and fails unless it prints what a
+ * working connection prints: for clients that exit 0 when the server hung up on them.
+ */
+async function checkConnection(
+  name: string,
+  client: EngineClient,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
+  const check = client.check!;
+  const output = await new Promise<string>((resolve, reject) =>
+    execFile(client.program, args, { env, timeout: 30_000 }, (err, stdout, stderr) => {
+      if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') reject(cannotRun(client, err!));
+      else resolve(`${stdout}${stderr}`.trim());
+    }),
+  );
+  if (output === check.expect) return;
+  throw new CliError(
+    `${client.program} could not talk to db/${name}: ${output.split('\n').filter(Boolean).join('; ') || 'no answer'}. ` +
+      `If your address is not in its access list, add it: kumo db update ${name} --add-acl ADDRESS/32.`,
+    EXIT.failure,
+  );
+}
+
 async function defaultVersion(inv: Invocation, engine: string): Promise<string> {
   return (await engineInfo(inv, engine)).versions[0]!;
 }
@@ -344,19 +378,12 @@ export function registerDbCommands(program: Command, runtime: Runtime): void {
         ...client.args.map((arg) =>
           arg.replace(/\{(\w+)\}/g, (whole, field: string) => fields[field] ?? whole),
         ),
-        ...args,
       ];
-      const env = { [client.passwordEnv]: creds.password };
+      const env = { ...runtime.env, [client.passwordEnv]: creds.password };
+      if (client.check) await checkConnection(name, client, [...clientArgs, ...client.check.args], env);
       const code = await new Promise<number>((resolve, reject) => {
-        const child = spawn(binary, clientArgs, { stdio: 'inherit', env: { ...runtime.env, ...env } });
-        child.once('error', (err) =>
-          reject(
-            new CliError(
-              `Cannot run ${binary}: ${err.message}. Install it (Debian: apt-get install ${client.package}).`,
-              EXIT.failure,
-            ),
-          ),
-        );
+        const child = spawn(binary, [...clientArgs, ...args], { stdio: 'inherit', env });
+        child.once('error', (err) => reject(cannotRun(client, err)));
         child.once('exit', (c) => resolve(c ?? 1));
       });
       process.exitCode = code;

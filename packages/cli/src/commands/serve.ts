@@ -5,9 +5,16 @@ type Options = Record<string, string | number | undefined>;
 
 /**
  * The programs that run Kumo itself: `kumo up` (everything in one process), `kumo server` (a
- * control-plane replica) and `kumo agent` (the agent of one target). The server is an optional
- * dependency of the CLI: loaded only by these commands.
+ * control-plane replica) and `kumo agent` (the agent of one target). The server is loaded only by
+ * these commands (a chunk of the bundle of its own).
  */
+const PROGRAMS = ['up', 'server', 'agent'];
+
+/** Whether command is one of Kumo's own long-running programs rather than a client command. */
+export function runsKumo(command: Command): boolean {
+  return command.parent?.parent === null && PROGRAMS.includes(command.name());
+}
+
 export function registerServeCommands(program: Command, runtime: Runtime): void {
   const up = program
     .command('up')

@@ -1,6 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { SetupError } from '../errors.js';
+import { KUMO_VERSION } from '../version.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 /** Arbitrary constant: the advisory lock every Kumo process takes to migrate. */
@@ -10,6 +12,9 @@ const MIGRATION_LOCK = 0x6b756d6f; // "kumo"
  * Applies the pending migrations in order, each in its own transaction, under a session advisory
  * lock: several servers starting at once migrate once, the others wait and then find nothing to do.
  * Idempotent. Returns the names applied by this call.
+ *
+ * A store that holds a migration this Kumo does not know was migrated by a newer Kumo: it is
+ * refused (SetupError) before anything is applied, since an older binary would misread its tables.
  */
 export async function migrate(pool: pg.Pool): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{3}_.+\.sql$/.test(f)).sort();
@@ -22,6 +27,12 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
     );
     const { rows } = await client.query<{ name: string }>('SELECT name FROM schema_migrations');
     const done = new Set(rows.map((r) => r.name));
+    const unknown = [...done].filter((name) => !files.includes(name)).sort();
+    if (unknown.length > 0) {
+      throw new SetupError(
+        `This store was migrated by a newer Kumo (migration ${unknown.join(', ')} is unknown to Kumo ${KUMO_VERSION}); run that version or newer. Kumo never migrates a store back.`,
+      );
+    }
     for (const file of files) {
       if (done.has(file)) continue;
       const sql = await readFile(MIGRATIONS_DIR + file, 'utf8');

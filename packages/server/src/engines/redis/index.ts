@@ -23,6 +23,7 @@ export const redisEngine: EngineModule = {
     args: ['-h', '{host}', '-p', '{port}', '--user', '{username}'],
     passwordEnv: 'REDISCLI_AUTH',
     package: 'redis-tools',
+    check: { args: ['PING'], expect: 'PONG' },
   },
   planLimits: () => ({}),
   discover: ({ path }) => {
