@@ -6,8 +6,8 @@ import { registerDescribeCommand } from './commands/describe.js';
 import { registerEditCommand } from './commands/edit.js';
 import { registerIamCommands } from './commands/iam.js';
 import { registerBackupCommands } from './commands/backup.js';
+import { registerCompletionCommands } from './commands/completion.js';
 import { registerConfigCommands } from './commands/config.js';
-import { registerMetaCommands } from './commands/meta.js';
 import { registerResourceCommands } from './commands/resources.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerSessionCommands } from './commands/session.js';
@@ -42,7 +42,7 @@ export function buildProgram(runtime: Runtime): Command {
   registerAdminCommands(program, runtime);
   registerTargetCommands(program, runtime);
   registerIamCommands(program, runtime);
-  registerMetaCommands(program, runtime);
+  registerCompletionCommands(program, runtime);
   hintAfterErrors(program, 'kumo');
   return program;
 }

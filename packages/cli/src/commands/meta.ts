@@ -1,50 +1,20 @@
-import type { Command, Option } from 'commander';
-import { CliError, EXIT } from '../core/exit-codes.js';
-import type { Runtime } from '../core/runtime.js';
+import type { Command } from 'commander';
+import { EXIT } from '../core/exit-codes.js';
 
-/** All commands with their full names, e.g. ["db create", Command]. */
+/** All commands with their full names, e.g. ["db create", Command]; hidden ones left out. */
 export function walk(command: Command, prefix: string[] = []): Array<[string[], Command]> {
-  return command.commands.flatMap((c) => {
+  return visibleCommands(command).flatMap((c) => {
     const path = [...prefix, c.name()];
     return [[path, c] as [string[], Command], ...walk(c, path)];
   });
 }
 
-/** Bash completion of command names and options, generated from the command tree. */
-export function bashCompletion(program: Command): string {
-  const cases = [['', program] as [string[] | string, Command], ...walk(program)].map(([path, cmd]) => {
-    const words = [
-      ...cmd.commands.map((c) => c.name()),
-      ...cmd.options.map((o: Option) => o.long).filter(Boolean),
-      '--help',
-    ];
-    return `    "${Array.isArray(path) ? path.join(' ') : path}") words="${words.join(' ')}" ;;`;
-  });
-  return `# kumo bash completion. Load with: source <(kumo completion bash)
-_kumo() {
-  local cur path word words
-  cur="\${COMP_WORDS[COMP_CWORD]}"
-  path=""
-  for word in "\${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-    case "$word" in -*) ;; *) if [ -z "$path" ]; then path="$word"; else path="$path $word"; fi ;; esac
-  done
-  while true; do
-    case "$path" in
-${cases.join('\n')}
-    *) path="\${path% *}"; [ "$path" = "\${path% *}" ] && path="" ; continue ;;
-    esac
-    break
-  done
-  COMPREPLY=( $(compgen -W "$words" -- "$cur") )
-}
-complete -F _kumo kumo
-`;
-}
-
-export function zshCompletion(program: Command): string {
-  return `# kumo zsh completion. Load with: source <(kumo completion zsh)
-autoload -U +X bashcompinit && bashcompinit
-${bashCompletion(program)}`;
+/** The subcommands help shows: not the hidden ones (kumo __complete), nor commander's implicit help. */
+export function visibleCommands(command: Command): Command[] {
+  return command
+    .createHelp()
+    .visibleCommands(command)
+    .filter((c) => command.commands.includes(c));
 }
 
 /** docs/cli.md, generated from the command definitions (a test keeps the file in step). */
@@ -129,20 +99,4 @@ function helpAfter(cmd: Command): string {
   cmd.configureOutput({});
   const at = text.indexOf('Examples:');
   return at >= 0 ? text.slice(at) : '';
-}
-
-export function registerMetaCommands(program: Command, runtime: Runtime): void {
-  program
-    .command('completion')
-    .description('Print a shell completion script: source <(kumo completion bash), or zsh.')
-    .argument('<shell>', 'bash or zsh')
-    .addHelpText(
-      'after',
-      '\nExamples:\n  source <(kumo completion bash)\n  kumo completion zsh > "${fpath[1]}/_kumo"',
-    )
-    .action((shell: string) => {
-      if (shell !== 'bash' && shell !== 'zsh')
-        throw new CliError('Completion is available for bash and zsh.', EXIT.usage);
-      runtime.stdout.write(shell === 'bash' ? bashCompletion(program) : zshCompletion(program));
-    });
 }
