@@ -24,7 +24,10 @@ function runEditor(runtime: Runtime, file: string): Promise<void> {
   const editor = runtime.env.KUMO_EDITOR || runtime.env.VISUAL || runtime.env.EDITOR || 'vi';
   return new Promise((resolve, reject) => {
     // Through the shell, as git does: EDITOR may carry arguments ("code --wait").
-    const child = spawn('/bin/sh', ['-c', `${editor} "$1"`, 'editor', file], { stdio: 'inherit' });
+    const child = spawn('/bin/sh', ['-c', `${editor} "$1"`, 'editor', file], {
+      stdio: 'inherit',
+      env: runtime.env,
+    });
     child.once('error', (err) =>
       reject(new CliError(`Cannot run the editor (${editor}): ${err.message}`, EXIT.failure)),
     );

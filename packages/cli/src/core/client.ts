@@ -88,7 +88,10 @@ export class KumoClient {
     }
   }
 
-  /** Follows a collection's watch stream from resourceVersion; resolves when onEvent returns true. */
+  /**
+   * Follows a collection's watch stream from resourceVersion; resolves when onEvent returns true,
+   * when the server ends the stream, or when the connection is cut.
+   */
   async watch(
     collection: string,
     resourceVersion: string,
@@ -120,8 +123,10 @@ export class KumoClient {
         if (ended) break;
         parser.feed(decoder.decode(value, { stream: true }));
       }
-    } catch (err) {
-      if (!signal?.aborted) throw err;
+    } catch {
+      // The stream was cut (the server stopped or restarted, or signal aborted): it ended here.
+      // The caller resumes from the last resourceVersion it saw, and a server that is really gone
+      // fails that request as unreachable.
     } finally {
       await reader.cancel().catch(() => undefined);
     }
