@@ -542,7 +542,9 @@ describe('kumo CLI', () => {
     expect(bash.stdout).toContain('complete -F _kumo kumo');
     expect(bash.stdout).toContain('kumo __complete -- "${COMP_WORDS[@]:1:COMP_CWORD}"');
     expect((await kumo(['completion', 'zsh'])).stdout).toContain('compdef _kumo kumo');
-    expect((await kumo(['completion', 'fish'])).stdout).toContain("complete -c kumo -f -a '(__kumo_complete)'");
+    expect((await kumo(['completion', 'fish'])).stdout).toContain(
+      "complete -c kumo -f -a '(__kumo_complete)'",
+    );
     // The candidates come from `kumo __complete`; tests/e2e/cli-completion.test.ts drives it.
     expect((await kumo(['__complete', '--', 'db', ''])).stdout).toContain('credentials\n');
   });
