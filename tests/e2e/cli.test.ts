@@ -413,6 +413,38 @@ describe('kumo CLI', () => {
     expect(audit.stdout).toMatch(/add-member\s+Member peter/);
   });
 
+  it('keeps the price book, and shows usage to members and cost to those who may see money', async () => {
+    const bad = await kumo(['price', 'set', 'database.runtime', '0.0.1', '--currency', 'EUR']);
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toContain('unitPrice: "0.0.1" is not an amount of EUR');
+    const set = await kumo(['price', 'set', 'database.runtime', '0.0137', '--currency', 'EUR']);
+    expect(set.stdout).toMatch(/^price of database\.runtime: 0\.0137 EUR per hour from \S+Z\n$/);
+    expect((await kumo(['price', 'set', 'database.storage', '0.1', '--currency', 'USD'])).code).toBe(5);
+    expect((await kumo(['price', 'list'])).stdout).toMatch(/database\.runtime +\* +0\.0137 EUR +hour /);
+    // Every database is metered from its creation: orders shows, with what its agent reported so far.
+    const usage = JSON.parse((await kumo(['usage', '-o', 'json'])).stdout);
+    const orders = usage.resources.find((r: { name: string }) => r.name === 'orders');
+    expect(orders.coverage.expectedSeconds).toBeGreaterThan(0);
+    expect(orders.coverage.observedSeconds + orders.coverage.missingSeconds).toBe(
+      orders.coverage.expectedSeconds,
+    );
+    const cost = await kumo(['cost', '--org', 'acme']);
+    expect(cost.stdout).toMatch(
+      /^Org acme, \d{4}-\d{2} \(UTC\), as of .*\nTo date: +\d+\.\d{2} EUR\nForecast: +\d+\.\d{2} EUR/,
+    );
+    expect(cost.stdout).toMatch(/\ndb\/orders( \(deleted\))? +shop +\d+\.\d{2} /);
+    // A developer sees usage, not money.
+    expect((await kumo(['user', 'create', 'samir'])).code).toBe(0);
+    expect((await kumo(['member', 'set', 'samir', '--org', 'acme', '--role', 'developer'])).code).toBe(0);
+    const samir = {
+      env: { KUMO_TOKEN: (await kumo(['token', 'create', 'samir', '--user', 'samir'])).stdout.trim() },
+    };
+    expect((await kumo(['usage', '-p', 'shop'], samir)).code).toBe(0);
+    const denied = await kumo(['cost', '--org', 'acme'], samir);
+    expect(denied.code).toBe(6);
+    expect(denied.stderr).toContain('costs.read');
+  });
+
   it('backs up, verifies, downloads, forks and restores in place, each with --wait', async () => {
     const schedule = [
       '--backup-schedule',

@@ -307,7 +307,20 @@ export const databaseScenarios: Scenario[] = [
   },
   {
     name: 'delete a database',
-    setup: readyOrders,
+    // Seconds of it counted and reported before it is deleted, so that its deletion has a last
+    // quarter-hour to report (a database deleted in the second it was made has none).
+    setup: async (api) => {
+      await readyOrders(api);
+      await waitFor(
+        async () => {
+          const { body } = await api.call('GET', `${P}/usage`);
+          const orders = body?.resources?.find((r: { name: string }) => r.name === 'orders');
+          return orders?.coverage?.observedSeconds >= 2 ? orders : undefined;
+        },
+        'usage of orders reported',
+        CONVERGE_MS,
+      );
+    },
     act: (api) => ok(api.call('DELETE', `${P}/databases/orders`)),
     converged: async (api) => {
       await waitFor(
@@ -381,6 +394,7 @@ export const CRASH_POINTS = {
     'mariadb.template.ready',
   ],
   s3: ['s3.part-uploaded'],
+  metering: ['usage.journal-saved', 'usage.reported'],
 } as const;
 
 export const backupScenarios: Scenario[] = [
@@ -597,6 +611,54 @@ export const mariadbScenarios: Scenario[] = [
       await phase(api, 'shopdb', 'Ready');
       expect(await mariadb(api, 'shopdb', 'SELECT COUNT(*) AS n FROM items')).toEqual([{ n: 50 }]);
       return { liveInstances: [db.metadata.uid], runningServers: 2 };
+    },
+  },
+];
+
+/**
+ * Metering: a crash while the agent saves or reports its usage (after the control plane took a
+ * report, before the agent wrote that down) loses nothing it had saved and counts nothing twice.
+ * A deletion reports a database's last quarter-hour at once, final, before the database is gone.
+ */
+export const meteringScenarios: Scenario[] = [
+  {
+    name: 'delete a database: its last usage is reported, once',
+    env: () => ({ KUMO_USAGE_REPORT_SECONDS: '1' }),
+    // Seconds of it counted and reported before it is deleted, so that its deletion has a last
+    // quarter-hour to report (a database deleted in the second it was made has none).
+    setup: async (api) => {
+      await readyOrders(api);
+      await waitFor(
+        async () => {
+          const { body } = await api.call('GET', `${P}/usage`);
+          const orders = body?.resources?.find((r: { name: string }) => r.name === 'orders');
+          return orders?.coverage?.observedSeconds >= 2 ? orders : undefined;
+        },
+        'usage of orders reported',
+        CONVERGE_MS,
+      );
+    },
+    act: (api) => ok(api.call('DELETE', `${P}/databases/orders`)),
+    converged: async (api) => {
+      const usage = await waitFor(
+        async () => {
+          const { body } = await api.call('GET', `${P}/usage`);
+          const orders = body?.resources?.find((r: { name: string }) => r.name === 'orders');
+          return orders?.deleted ? orders : undefined;
+        },
+        'orders deleted and its usage reported',
+        CONVERGE_MS,
+      ).catch(async (err: Error) => {
+        const { status, body } = await api.call('GET', `${P}/usage`);
+        throw new Error(`${err.message}; usage (${status}): ${JSON.stringify(body)}`);
+      });
+      const runtime = usage.lines.filter((l: { meter: string }) => l.meter === 'database.runtime');
+      const seconds = runtime.reduce((sum: number, l: { seconds: number }) => sum + l.seconds, 0);
+      // Never more than it existed: a report sent again after the crash was counted once. (A crash
+      // before the agent first saved its usage loses those seconds: missing, not made up.)
+      expect(usage.coverage.observedSeconds).toBeLessThanOrEqual(usage.coverage.expectedSeconds);
+      expect(seconds).toBeLessThanOrEqual(usage.coverage.expectedSeconds);
+      return { liveInstances: [], runningServers: 0 };
     },
   },
 ];

@@ -5,13 +5,16 @@ import { registerDeclarativeCommands } from './commands/declarative.js';
 import { registerDescribeCommand } from './commands/describe.js';
 import { registerEditCommand } from './commands/edit.js';
 import { registerIamCommands } from './commands/iam.js';
+import { registerPriceCommands } from './commands/price.js';
 import { registerBackupCommands } from './commands/backup.js';
 import { registerCompletionCommands } from './commands/completion.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerCostCommand } from './commands/cost.js';
 import { registerResourceCommands } from './commands/resources.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerSessionCommands } from './commands/session.js';
 import { registerTargetCommands } from './commands/target.js';
+import { registerUsageCommand } from './commands/usage.js';
 import { registerVersionCommand } from './commands/version.js';
 import type { Runtime } from './core/runtime.js';
 
@@ -42,6 +45,9 @@ export function buildProgram(runtime: Runtime): Command {
   registerAdminCommands(program, runtime);
   registerTargetCommands(program, runtime);
   registerIamCommands(program, runtime);
+  registerCostCommand(program, runtime);
+  registerUsageCommand(program, runtime);
+  registerPriceCommands(program, runtime);
   registerCompletionCommands(program, runtime);
   hintAfterErrors(program, 'kumo');
   return program;

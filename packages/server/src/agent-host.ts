@@ -15,6 +15,7 @@ import { AgentGateway, localHost } from './gateway/agent-gateway.js';
 import type { LocalHost } from './gateway/host-gateway.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { UsageReporter } from './metering/usage-reporter.js';
 import { ensureServiceUser } from './system/service-user.js';
 
 export interface AgentHostOptions {
@@ -89,6 +90,17 @@ export class AgentHost {
         holder: await agentIdentity(config.dataDir, options.target),
         ...(gateway ? { gateway: { url: advertisedGateway(config, gateway.url), secret } } : {}),
         crashPoints: faults,
+        usage: await UsageReporter.open({
+          journal: join(config.dataDir, `usage-${options.target}.json`),
+          sink: async (samples) => {
+            const result = await options.client.reportUsage(samples);
+            if (result.rejected.length > 0)
+              logger.warn({ rejected: result.rejected }, 'usage of resources not on this target was refused');
+          },
+          logger,
+          crash: faults,
+          everyMs: config.usageReportMs,
+        }),
       },
       { ...config.controllers, leaseTtlMs: config.leaseTtlMs },
     );

@@ -90,6 +90,8 @@ export interface KumoConfig {
   bus: { kind: 'in-process' } | { kind: 'nats'; url: string };
   /** A target's lease lasts this long unless its agent renews it: the heartbeat timeout. */
   leaseTtlMs: number;
+  /** How often an agent saves and reports its usage (KUMO_USAGE_REPORT_SECONDS, default 60). */
+  usageReportMs: number;
   /** `kumo agent` settings (unused by `kumo up` and `kumo server`). */
   agent: {
     target: string | undefined;
@@ -208,6 +210,12 @@ export function resolveConfig(
         'agent lease (heartbeat timeout) in seconds (KUMO_AGENT_LEASE_SECONDS)',
         z.coerce.number().min(2).max(600),
         env.KUMO_AGENT_LEASE_SECONDS ?? 10,
+      ) * 1000,
+    usageReportMs:
+      parse(
+        'usage report interval in seconds (KUMO_USAGE_REPORT_SECONDS)',
+        z.coerce.number().min(1).max(900),
+        env.KUMO_USAGE_REPORT_SECONDS ?? 60,
       ) * 1000,
     agent: {
       target: options.target ?? env.KUMO_TARGET,

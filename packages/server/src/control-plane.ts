@@ -39,6 +39,8 @@ import { Notifier } from './store/notifier.js';
 import { ResourceStore } from './store/resource-store.js';
 import { LeaseStore } from './store/target-leases.js';
 import { TargetScope } from './store/target-scope.js';
+import { PriceBook } from './metering/price-book.js';
+import { UsageLedger } from './metering/usage-ledger.js';
 import { KUMO_VERSION } from './version.js';
 
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
@@ -54,6 +56,7 @@ export interface ControlPlaneParts {
   tokens: TokenStore;
   bus: Bus;
   metrics: Metrics;
+  ledger: UsageLedger;
 }
 
 export interface ControlPlaneOptions {
@@ -144,6 +147,7 @@ export class ControlPlane {
         tokens,
         bus,
         metrics,
+        ledger: new UsageLedger(pool),
       };
       await options.bootstrap?.(parts);
 
@@ -279,7 +283,15 @@ export class ControlPlane {
         authorizer,
         gateway: new RoutedGateway(leases, inProcess),
         engines: placement,
-        agents: { store, statusWriter, credentials, leases, scope: new TargetScope(pool) },
+        agents: {
+          store,
+          statusWriter,
+          credentials,
+          leases,
+          scope: new TargetScope(pool),
+          ledger: parts.ledger,
+        },
+        billing: { pool, ledger: parts.ledger, prices: new PriceBook(pool) },
         metrics,
         bus,
         logger,

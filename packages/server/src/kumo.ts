@@ -75,6 +75,7 @@ export class Kumo {
               parts.credentials,
               parts.leases,
               'local',
+              parts.ledger,
             ),
             bus,
             metrics: parts.metrics,

@@ -2,6 +2,15 @@ import { z } from 'zod';
 import { baseStatusShape } from '../conditions.js';
 import { defineKind } from '../kind.js';
 
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const orgKind = defineKind({
   kind: 'Org',
   plural: 'orgs',
@@ -11,6 +20,14 @@ export const orgKind = defineKind({
     .strictObject({
       displayName: z.string().max(200).optional().meta({ description: 'Human-readable name.' }),
       description: z.string().max(2000).optional(),
+      timeZone: z
+        .string()
+        .max(64)
+        .refine(isTimeZone, { message: 'must be an IANA time zone, e.g. "Europe/Berlin" or "UTC"' })
+        .optional()
+        .meta({
+          description: 'The time zone its months are billed in (IANA, e.g. "Europe/Berlin"); default UTC.',
+        }),
     })
     .meta({ id: 'OrgSpec' }),
   status: z.strictObject({ ...baseStatusShape }).meta({ id: 'OrgStatus' }),

@@ -6,6 +6,8 @@ import type { ResourceKey } from '../store/resource-rows.js';
 import type { CreateInput, ResourceStore, WriteGuard } from '../store/resource-store.js';
 import { LeaseLostError } from '../errors.js';
 import type { GatewayAddress, Lease, LeaseStore } from '../store/target-leases.js';
+import type { IngestResult, UsageLedger } from '../metering/usage-ledger.js';
+import type { UsageSample } from '../metering/usage-recorder.js';
 
 /**
  * Everything an agent reads and writes, and nothing more: desired state in, status and events
@@ -37,6 +39,8 @@ export interface AgentClient {
   removeFinalizer(key: ResourceKey, finalizer: string): Promise<void>;
   /** Shows an error retrying will not fix: phase Error, Ready=False with its reason, a Warning event. */
   reportTerminalError(key: ResourceKey, err: TerminalError): Promise<void>;
+  /** Reports usage samples of the target's resources; one the ledger already has is counted once. */
+  reportUsage(samples: UsageSample[]): Promise<IngestResult>;
 }
 
 /** The agent contract served straight from the store: the agent of `kumo up`, in the control plane's process. */
@@ -50,6 +54,7 @@ export class StoreAgentClient implements AgentClient {
     private readonly secrets: CredentialStore,
     private readonly leases: LeaseStore,
     private readonly target: string,
+    private readonly ledger: UsageLedger,
   ) {
     this.actor = `system:agent:${target}`;
   }
@@ -109,6 +114,11 @@ export class StoreAgentClient implements AgentClient {
 
   reportTerminalError(key: ResourceKey, err: TerminalError): Promise<void> {
     return this.status.terminalError(key, err, this.guard());
+  }
+
+  async reportUsage(samples: UsageSample[]): Promise<IngestResult> {
+    await this.leases.check(this.leases.queryable, this.target, this.held().fence);
+    return this.ledger.ingest(this.target, samples);
   }
 
   create(kind: string, project: string, input: Omit<CreateInput, 'status'>): Promise<Resource> {

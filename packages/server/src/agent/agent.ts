@@ -15,6 +15,7 @@ import type { ObjectStore } from '../backups/object-store.js';
 import type { TerminalError } from '../controllers/runtime/reconciler.js';
 import type { ResourceKey } from '../store/resource-rows.js';
 import { LeaseHeldError, LeaseLostError } from '../errors.js';
+import type { UsageReporter } from '../metering/usage-reporter.js';
 import type { GatewayAddress, Lease } from '../store/target-leases.js';
 
 /** How often the target's status (heartbeat, engines, capacity) is written. */
@@ -44,6 +45,8 @@ export interface AgentDeps {
   gateway?: GatewayAddress;
   /** Test-only fault injection; default: none. */
   crashPoints?: CrashPoints;
+  /** Meters what runs on the target and reports it while serving; without: nothing is metered. */
+  usage?: UsageReporter;
 }
 
 export interface AgentOptions extends ControllerOptions, DatabaseReconcilerOptions {
@@ -95,6 +98,7 @@ export class Agent {
     this.reconciler = new DatabaseReconciler(deps.client, deps.driver, deps.catalog, target, this.backups, {
       ...(options.crashLoopRetryMs !== undefined ? { crashLoopRetryMs: options.crashLoopRetryMs } : {}),
       host: deps.holder,
+      ...(deps.usage ? { usage: deps.usage } : {}),
     });
     this.backupReconciler = this.backups
       ? new BackupReconciler(deps.client, this.backups, target)
@@ -171,6 +175,7 @@ export class Agent {
       if (key) databases.enqueue(key);
     });
     for (const controller of controllers) controller.start();
+    this.deps.usage?.start();
     const timers = [
       setInterval(() => void this.serialized(() => this.renew()), this.leaseTtlMs / 3),
       setInterval(() => void this.beat(), HEARTBEAT_MS),
@@ -250,6 +255,8 @@ export class Agent {
     for (const timer of serving.timers) clearInterval(timer);
     serving.unwatch();
     await Promise.all(serving.controllers.map((c) => c.stop()));
+    // Its last usage, while the lease may still be held (a lost one refuses it: kept for later).
+    await this.deps.usage?.stop();
   }
 
   /** Removes what uploads that Kumo stopped in the middle of (a crash, a kill) left in the store. */

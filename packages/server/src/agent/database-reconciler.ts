@@ -14,6 +14,7 @@ import type { ResourceKey } from '../store/resource-rows.js';
 import type { AgentClient } from './agent-client.js';
 import { instanceSpecOf } from './instance-spec.js';
 import { BACKUP_FINALIZER } from './backup-reconciler.js';
+import type { UsageReporter } from '../metering/usage-reporter.js';
 import type { BackupRunner } from './backup-runner.js';
 
 export const RUNTIME_FINALIZER = 'kumo.dev/runtime';
@@ -42,6 +43,8 @@ export interface DatabaseReconcilerOptions {
   crashLoopRetryMs?: number;
   /** This agent installation (its lease holder): recorded as status.host of the servers it runs. */
   host?: string;
+  /** The agent's meter: every observation is counted there (docs/billing.md). */
+  usage?: UsageReporter;
 }
 /** How soon a database whose server is on another agent's host is looked at again. */
 const ELSEWHERE_RETRY_MS = 60_000;
@@ -65,6 +68,7 @@ export class DatabaseReconciler implements Reconciler {
   private readonly keysByUid = new Map<string, ResourceKey>();
   private readonly crashLoopRetryMs: number;
   private readonly host: string | undefined;
+  private readonly usage: UsageReporter | undefined;
 
   constructor(
     private readonly client: AgentClient,
@@ -76,6 +80,7 @@ export class DatabaseReconciler implements Reconciler {
   ) {
     this.crashLoopRetryMs = options.crashLoopRetryMs ?? CRASH_LOOP_RETRY_MS;
     this.host = options.host;
+    this.usage = options.usage;
   }
 
   /** The key of a database this reconciler has seen, by uid (for process-exit nudges). */
@@ -96,6 +101,9 @@ export class DatabaseReconciler implements Reconciler {
     if (db.metadata.deletionTimestamp) {
       if (!db.metadata.finalizers.includes(RUNTIME_FINALIZER)) return;
       await this.driver.delete(uid);
+      // It accrues up to this second, and that is reported while the resource is still there.
+      this.usage?.recorder.ended(uid, Math.floor(Date.now() / 1000));
+      await this.usage?.flush();
       await this.client.event(db, 'Normal', 'Deleted', 'server stopped and its data removed');
       await this.client.removeFinalizer(key, RUNTIME_FINALIZER);
       this.forget(uid);
@@ -348,6 +356,7 @@ export class DatabaseReconciler implements Reconciler {
     override?: { phase: string; reason: string; message: string },
   ): Promise<void> {
     const spec = db.spec as DatabaseSpec;
+    this.meter(db, seen);
     const g = db.metadata.generation;
     const quotaBytes = spec.storageGB * 1024 ** 3;
     const overQuota = (seen.usage?.storageBytes ?? 0) > quotaBytes;
@@ -426,6 +435,27 @@ export class DatabaseReconciler implements Reconciler {
         condition?.message ?? 'storage quota exceeded',
       );
     }
+  }
+
+  /** Counts what was seen: running or not, with the plan in effect (the spec's once applied). */
+  private meter(db: Resource, seen: Observation): void {
+    const recorder = this.usage?.recorder;
+    if (!recorder) return;
+    const spec = db.spec as DatabaseSpec;
+    const uid = db.metadata.uid;
+    const now = Math.floor(Date.now() / 1000);
+    if (!seen.exists) return recorder.absent(uid, now);
+    recorder.observe(
+      { uid, kind: db.kind, project: db.metadata.project ?? '', name: db.metadata.name },
+      {
+        running: seen.running,
+        engine: spec.engine,
+        plan: seen.configApplied || !seen.running ? spec.plan : (recorder.planOf(uid) ?? spec.plan),
+        storageGB: spec.storageGB,
+        ...(seen.usage ? { usedBytes: seen.usage.storageBytes } : {}),
+      },
+      now,
+    );
   }
 
   private forget(uid: string): void {

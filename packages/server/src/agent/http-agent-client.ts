@@ -5,6 +5,8 @@ import type { Credentials } from '../secrets/credential-store.js';
 import type { ResourceKey } from '../store/resource-rows.js';
 import type { CreateInput } from '../store/resource-store.js';
 import type { GatewayAddress, Lease } from '../store/target-leases.js';
+import type { IngestResult } from '../metering/usage-ledger.js';
+import type { UsageSample } from '../metering/usage-recorder.js';
 import type { AgentClient } from './agent-client.js';
 
 export interface HttpAgentClientOptions {
@@ -110,6 +112,10 @@ export class HttpAgentClient implements AgentClient {
     await this.call('POST', '/events', { key: keyOf(resource), type, reason, message }).catch(
       notFoundAsUndefined,
     );
+  }
+
+  reportUsage(samples: UsageSample[]): Promise<IngestResult> {
+    return this.call<IngestResult>('POST', '/usage', { samples });
   }
 
   async create(kind: string, project: string, input: Omit<CreateInput, 'status'>): Promise<Resource> {

@@ -16,6 +16,7 @@ export const PERMISSIONS = {
   'credentials.read': 'Read and rotate database passwords',
   'logs.read': 'Read database server logs',
   'usage.read': 'See quotas and usage',
+  'costs.read': 'See cost to date and forecasts',
   'invoices.read': 'See invoices',
   'quotas.manage': "Set project quotas (within the organisation's quota)",
   'members.manage': 'Invite, change and remove members below owner',
@@ -37,6 +38,7 @@ const ADMIN: Permission[] = [
   'projects.create',
   'projects.update',
   'projects.delete',
+  'costs.read',
   'invoices.read',
   'quotas.manage',
   'members.manage',
@@ -49,7 +51,14 @@ export const ROLE_PERMISSIONS: Readonly<Record<MemberRole, ReadonlySet<Permissio
   admin: new Set(ADMIN),
   developer: new Set(DEVELOPER),
   viewer: new Set(VIEWER),
-  billing: new Set(['org.read', 'members.read', 'projects.read', 'usage.read', 'invoices.read']),
+  billing: new Set([
+    'org.read',
+    'members.read',
+    'projects.read',
+    'usage.read',
+    'costs.read',
+    'invoices.read',
+  ]),
 };
 
 /**

@@ -9,6 +9,9 @@ import type { ResourceStore, WriteGuard } from '../store/resource-store.js';
 import type { LeaseStore } from '../store/target-leases.js';
 import type { TargetScope } from '../store/target-scope.js';
 import type { AppContext, KumoRouter } from './router.js';
+import { INTERVAL_SECONDS, METER_NAMES, type MeterName } from '../metering/meters.js';
+import type { UsageLedger } from '../metering/usage-ledger.js';
+import type { UsageSample } from '../metering/usage-recorder.js';
 import { validated } from './router.js';
 
 export interface AgentRouteDeps {
@@ -17,6 +20,7 @@ export interface AgentRouteDeps {
   credentials: CredentialStore;
   leases: LeaseStore;
   scope: TargetScope;
+  ledger: UsageLedger;
 }
 
 const base = '/v1/agent/targets/{target}';
@@ -45,6 +49,21 @@ const leaseSchema = z.object({
   expiresAt: z.string(),
 });
 const holderSchema = z.string().min(1).max(200);
+const usageSampleSchema = z.strictObject({
+  resourceUid: z.uuid(),
+  kind: z.string().min(1).max(40),
+  project: z.string().max(63),
+  name: nameSchema,
+  meter: z.enum(METER_NAMES as [MeterName, ...MeterName[]]),
+  dimensions: z.record(z.string().max(63), z.string().max(200)),
+  intervalStart: z
+    .number()
+    .int()
+    .refine((t) => t % INTERVAL_SECONDS === 0, { message: `must be a multiple of ${INTERVAL_SECONDS}` }),
+  seconds: z.number().int().min(1).max(INTERVAL_SECONDS),
+  quantity: z.string().regex(/^\d{1,38}$/),
+  final: z.boolean(),
+});
 const ttlSchema = z.number().int().min(1000).max(600_000);
 /** The fence a write was made under (the agent's lease), in this header. */
 export const FENCE_HEADER = 'x-kumo-fence';
@@ -251,6 +270,27 @@ export function registerAgentRoutes(router: KumoRouter, deps: AgentRouteDeps): v
       await deps.leases.check(deps.leases.queryable, target(c), fenceOf(c));
       await deps.statusWriter.event(resource, b.type, b.reason, b.message);
       return c.json({});
+    },
+  });
+  router.add({
+    method: 'post',
+    path: `${base}/usage`,
+    tags,
+    summary: "Reports usage samples of the target's resources (counted once, however often sent)",
+    access,
+    request: { params, body: json(z.strictObject({ samples: z.array(usageSampleSchema).max(1000) })) },
+    responses: ok(
+      'Recorded: how many were new, already known, or refused',
+      z.object({
+        accepted: z.number(),
+        duplicates: z.number(),
+        rejected: z.array(z.object({ resourceUid: z.string(), reason: z.string() })),
+      }),
+    ),
+    handler: async (c) => {
+      const { samples } = body<{ samples: UsageSample[] }>(c);
+      await deps.leases.check(deps.leases.queryable, target(c), fenceOf(c));
+      return c.json(await deps.ledger.ingest(target(c), samples));
     },
   });
   router.add({

@@ -22,6 +22,7 @@ import { registerResourceRoutes } from './resource-routes.js';
 import { KumoRouter, allows } from './router.js';
 import { registerSystemRoutes } from './system-routes.js';
 import type { Bus } from '../bus/bus.js';
+import { type BillingRouteDeps, registerBillingRoutes } from './billing-routes.js';
 import type { WatchDeps } from './watch.js';
 
 export interface AppDeps
@@ -34,6 +35,8 @@ export interface AppDeps
   authorizer: Authorizer;
   /** The agent API (agent tokens only). */
   agents: AgentRouteDeps;
+  /** Prices, usage and cost (docs/billing.md). */
+  billing: BillingRouteDeps;
   metrics: Metrics;
   /** For readiness and the bus gauge only. */
   bus: Pick<Bus, 'connected'>;
@@ -136,6 +139,7 @@ export function createApp(deps: AppDeps): KumoRouter {
   registerDatabaseRoutes(router, deps);
   registerAdminRoutes(router, deps);
   registerIamRoutes(router, deps);
+  registerBillingRoutes(router, deps.billing);
   registerBackupRoutes(router, deps);
   registerAgentRoutes(router, deps.agents);
   registerTargetRoutes(router, deps);

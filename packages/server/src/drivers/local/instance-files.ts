@@ -14,6 +14,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { writeFileDurably } from '../../system/durable-file.js';
 import type { ServiceUser } from '../../system/service-user.js';
 import { DriverError } from '../driver.js';
 
@@ -81,15 +82,7 @@ export async function readState(paths: InstancePaths): Promise<InstanceState | u
 
 /** Atomic and durable: a crash (or a power loss) mid-write leaves the old state or the new, whole. */
 export async function writeState(paths: InstancePaths, state: InstanceState): Promise<void> {
-  const tmp = `${paths.state}.tmp`;
-  const file = await open(tmp, 'w', 0o600);
-  try {
-    await file.writeFile(JSON.stringify(state, null, 2));
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, paths.state);
+  await writeFileDurably(paths.state, JSON.stringify(state, null, 2));
 }
 
 /** Runs commands and owns files as the service user (or Kumo's own user when not root). */

@@ -1,0 +1,196 @@
+import { TZDate } from '@date-fns/tz';
+import type pg from 'pg';
+import { METERS, type MeterName } from './meters.js';
+import type { PriceBook } from './price-book.js';
+import { type Price, amountOf, formatMoney, formatUnitPrice, priceAt } from './pricing.js';
+import type { UsageLedger } from './usage-ledger.js';
+
+/** A calendar month in a time zone, as the epoch seconds it spans. */
+export interface BillingPeriod {
+  month: string;
+  timeZone: string;
+  from: number;
+  to: number;
+}
+
+/** The month `month` ("2026-12") of timeZone; the month that holds `now` when month is absent. */
+export function billingPeriod(timeZone: string, now: number, month?: string): BillingPeriod {
+  let year: number;
+  let index: number; // 0-based
+  if (month) {
+    const m = /^(\d{4})-(\d{2})$/.exec(month);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 12)
+      throw new RangeError(`"${month}" is not a month (YYYY-MM)`);
+    year = Number(m[1]);
+    index = Number(m[2]) - 1;
+  } else {
+    const local = new TZDate(now * 1000, timeZone);
+    year = local.getFullYear();
+    index = local.getMonth();
+  }
+  const start = new TZDate(year, index, 1, 0, 0, 0, timeZone).getTime() / 1000;
+  const end = new TZDate(year, index + 1, 1, 0, 0, 0, timeZone).getTime() / 1000;
+  return { month: `${year}-${String(index + 1).padStart(2, '0')}`, timeZone, from: start, to: end };
+}
+
+export interface CostLine {
+  meter: MeterName;
+  dimensions: Record<string, string>;
+  /** The part of the period this line's price held. */
+  from: string;
+  to: string;
+  seconds: number;
+  /** In the meter's unit-seconds (METERS[meter].unit). */
+  quantity: string;
+  unit: string;
+  /** Major units per price unit, e.g. "0.0137" (per hour); absent when no price applies. */
+  unitPrice?: string;
+  priceUnit: string;
+  /** Minor units. */
+  amount: number;
+}
+
+export interface ResourceCost {
+  uid: string;
+  kind: string;
+  project: string;
+  name: string;
+  deleted: boolean;
+  /** Minor units. */
+  total: number;
+  /**
+   * Seconds it existed in the period up to asOf, and how many of them its agent reported: the rest
+   * is missing (an agent down, a target unreachable) and billed as nothing.
+   */
+  coverage: { expectedSeconds: number; observedSeconds: number; missingSeconds: number };
+  lines: CostLine[];
+}
+
+export interface CostReport {
+  org: string;
+  project?: string;
+  period: { month: string; timeZone: string; from: string; to: string };
+  asOf: string;
+  /** The price book's currency; absent while it has no price. */
+  currency?: string;
+  /** Minor units, and the same as a decimal in the major unit. */
+  total: number;
+  totalText: string;
+  forecast: { total: number; totalText: string; assumption: string };
+  projects: Array<{ project: string; total: number }>;
+  resources: ResourceCost[];
+  /** Meters used in the period that no price covers (billed as nothing until one does). */
+  unpriced: Array<{ meter: MeterName; plan: string }>;
+}
+
+const FORECAST_ASSUMPTION =
+  'Month to date, plus what runs now — each database with its current plan, storage and state — until the end of the month at the prices in effect now.';
+
+const iso = (t: number) => new Date(t * 1000).toISOString();
+
+/**
+ * Cost of an org (or one of its projects) over a billing period, up to now: usage from the ledger
+ * priced from the price book, line by line, each line rounded once; and a forecast to the end of
+ * the period. Nothing is estimated for missing time; it is reported as missing.
+ */
+export async function costReport(
+  deps: { pool: pg.Pool; ledger: UsageLedger; prices: PriceBook },
+  scope: { org: string; project?: string },
+  period: BillingPeriod,
+  now: number,
+): Promise<CostReport> {
+  const asOf = Math.max(period.from, Math.min(Math.floor(now), period.to));
+  const prices = await deps.prices.list();
+  const changes = prices.map((p) => p.effectiveFrom).filter((t) => t > period.from && t < period.to);
+  const boundaries = [...new Set([period.from, ...changes, period.to])].sort((a, b) => a - b);
+  const [totals, resources] = await Promise.all([
+    deps.ledger.totals(scope, boundaries),
+    deps.ledger.resources(scope, period.from, period.to),
+  ]);
+  const currency = prices[0]?.currency;
+  const unpriced = new Map<string, { meter: MeterName; plan: string }>();
+  const byUid = new Map<string, ResourceCost>();
+  for (const r of resources) {
+    const lived = Math.max(0, Math.min(r.deletedAt ?? asOf, asOf) - Math.max(r.createdAt, period.from));
+    byUid.set(r.uid, {
+      uid: r.uid,
+      kind: r.kind,
+      project: r.project,
+      name: r.name,
+      deleted: r.deletedAt !== undefined,
+      total: 0,
+      coverage: { expectedSeconds: lived, observedSeconds: 0, missingSeconds: lived },
+      lines: [],
+    });
+  }
+  for (const t of totals) {
+    const resource = byUid.get(t.resourceUid);
+    if (!resource) continue;
+    const plan = t.dimensions.plan ?? '';
+    const price = priceAt(prices, t.meter, plan, boundaries[t.segment]!);
+    if (!price) unpriced.set(`${t.meter}|${plan}`, { meter: t.meter, plan });
+    const amount = price ? Number(amountOf(t.meter, t.quantity, price.unitPrice)) : 0;
+    resource.lines.push({
+      meter: t.meter,
+      dimensions: t.dimensions,
+      from: iso(boundaries[t.segment]!),
+      to: iso(boundaries[t.segment + 1]!),
+      seconds: t.seconds,
+      quantity: t.quantity.toString(),
+      unit: METERS[t.meter].unit,
+      ...(price ? { unitPrice: formatUnitPrice(price.unitPrice, price.currency) } : {}),
+      priceUnit: METERS[t.meter].priceUnit,
+      amount,
+    });
+    resource.total += amount;
+    if (t.meter === 'database.storage') {
+      const c = resource.coverage;
+      c.observedSeconds = Math.min(c.expectedSeconds, c.observedSeconds + t.seconds);
+      c.missingSeconds = c.expectedSeconds - c.observedSeconds;
+    }
+  }
+  const list = [...byUid.values()];
+  const total = list.reduce((sum, r) => sum + r.total, 0);
+  const projects = new Map<string, number>();
+  for (const r of list) projects.set(r.project, (projects.get(r.project) ?? 0) + r.total);
+  const ahead = await forecastRest(deps.pool, list, prices, asOf, period.to);
+  const money = (minor: number) => (currency ? formatMoney(BigInt(minor), currency) : String(minor));
+  return {
+    org: scope.org,
+    ...(scope.project ? { project: scope.project } : {}),
+    period: { month: period.month, timeZone: period.timeZone, from: iso(period.from), to: iso(period.to) },
+    asOf: iso(asOf),
+    ...(currency ? { currency } : {}),
+    total,
+    totalText: money(total),
+    forecast: { total: total + ahead, totalText: money(total + ahead), assumption: FORECAST_ASSUMPTION },
+    projects: [...projects].map(([project, sum]) => ({ project, total: sum })),
+    resources: list,
+    unpriced: [...unpriced.values()],
+  };
+}
+
+/** What the live databases among resources cost from asOf to the period's end, as they are now. */
+async function forecastRest(
+  pool: pg.Pool,
+  resources: readonly ResourceCost[],
+  prices: readonly Price[],
+  asOf: number,
+  end: number,
+): Promise<number> {
+  const rest = BigInt(Math.max(0, end - asOf));
+  const live = resources.filter((r) => !r.deleted).map((r) => r.uid);
+  if (rest === 0n || live.length === 0) return 0;
+  const { rows } = await pool.query<{ spec: { plan: string; storageGB: number; stopped?: boolean } }>(
+    "SELECT spec FROM resources WHERE uid = ANY($1::uuid[]) AND kind = 'Database' AND deletion_timestamp IS NULL",
+    [live],
+  );
+  let sum = 0n;
+  for (const { spec } of rows) {
+    const runtime = priceAt(prices, 'database.runtime', spec.plan, asOf);
+    if (runtime && !spec.stopped) sum += amountOf('database.runtime', rest, runtime.unitPrice);
+    const storage = priceAt(prices, 'database.storage', '', asOf);
+    if (storage) sum += amountOf('database.storage', rest * BigInt(spec.storageGB), storage.unitPrice);
+  }
+  return Number(sum);
+}
