@@ -443,6 +443,13 @@ describe('kumo CLI', () => {
     const denied = await kumo(['cost', '--org', 'acme'], samir);
     expect(denied.code).toBe(6);
     expect(denied.stderr).toContain('costs.read');
+    // Invoices: none before a month has ended; this month cannot be closed yet.
+    expect((await kumo(['invoice', 'list', '--org', 'acme'])).stdout).toBe('No resources found.\n');
+    const month = new Date().toISOString().slice(0, 7);
+    const early = await kumo(['invoice', 'close', '--org', 'acme', '--month', month]);
+    expect(early.code).toBe(5);
+    expect(early.stderr).toContain(`month: ${month} (UTC) is not over`);
+    expect((await kumo(['invoice', 'list', '--org', 'acme'], samir)).code).toBe(6); // invoices.read
   });
 
   it('backs up, verifies, downloads, forks and restores in place, each with --wait', async () => {

@@ -5,6 +5,7 @@ import { registerDeclarativeCommands } from './commands/declarative.js';
 import { registerDescribeCommand } from './commands/describe.js';
 import { registerEditCommand } from './commands/edit.js';
 import { registerIamCommands } from './commands/iam.js';
+import { registerInvoiceCommands } from './commands/invoice.js';
 import { registerPriceCommands } from './commands/price.js';
 import { registerBackupCommands } from './commands/backup.js';
 import { registerCompletionCommands } from './commands/completion.js';
@@ -48,6 +49,7 @@ export function buildProgram(runtime: Runtime): Command {
   registerCostCommand(program, runtime);
   registerUsageCommand(program, runtime);
   registerPriceCommands(program, runtime);
+  registerInvoiceCommands(program, runtime);
   registerCompletionCommands(program, runtime);
   hintAfterErrors(program, 'kumo');
   return program;

@@ -39,6 +39,8 @@ import { Notifier } from './store/notifier.js';
 import { ResourceStore } from './store/resource-store.js';
 import { LeaseStore } from './store/target-leases.js';
 import { TargetScope } from './store/target-scope.js';
+import { InvoiceCloser } from './metering/invoice-closer.js';
+import { InvoiceStore } from './metering/invoice-store.js';
 import { PriceBook } from './metering/price-book.js';
 import { UsageLedger } from './metering/usage-ledger.js';
 import { KUMO_VERSION } from './version.js';
@@ -273,6 +275,11 @@ export class ControlPlane {
       });
       backupScheduler.start();
       cleanup.push(() => backupScheduler.stop());
+      const prices = new PriceBook(pool);
+      const invoices = new InvoiceStore({ pool, ledger: parts.ledger, prices });
+      const invoiceCloser = new InvoiceCloser(invoices, logger);
+      invoiceCloser.start();
+      cleanup.push(() => invoiceCloser.stop());
 
       const router = createApp({
         pool,
@@ -291,7 +298,7 @@ export class ControlPlane {
           scope: new TargetScope(pool),
           ledger: parts.ledger,
         },
-        billing: { pool, ledger: parts.ledger, prices: new PriceBook(pool) },
+        billing: { pool, ledger: parts.ledger, prices, invoices },
         metrics,
         bus,
         logger,

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ROLE_PERMISSIONS, type Permission } from '../auth/roles.js';
 import { ACME_MEMBERS, type Actor, useTenants } from '../testing/tenants.js';
@@ -88,6 +89,8 @@ async function paramsFor(path: string, side: Side): Promise<Record<string, strin
         role: 'viewer',
       });
       values.id = invitation.id;
+    } else if (param === 'number') {
+      values.number = await invoiceOf(side.org, n);
     } else if (param === 'id') {
       values.id = (
         await operator('/v1/tokens', 'POST', { name: `t${n}`, service: true, org: side.org, role: 'viewer' })
@@ -97,6 +100,39 @@ async function paramsFor(path: string, side: Side): Promise<Record<string, strin
     }
   }
   return values;
+}
+
+/** An invoice of org, issued straight into the store (closing a real month would take a month). */
+async function invoiceOf(org: string, n: number): Promise<string> {
+  const number = `2099-${String(n).padStart(6, '0')}`;
+  const period = {
+    month: '2099-01',
+    timeZone: 'UTC',
+    from: '2099-01-01T00:00:00.000Z',
+    to: '2099-02-01T00:00:00.000Z',
+  };
+  const doc = {
+    number,
+    kind: 'invoice',
+    org,
+    period,
+    issuedAt: period.to,
+    currency: 'EUR',
+    total: 0,
+    lines: [],
+  };
+  const store = new pg.Client({ connectionString: env.kumo.databaseUrl });
+  await store.connect();
+  try {
+    await store.query(
+      `INSERT INTO invoices (number, kind, org, month, time_zone, period_from, period_to, currency, total, issued_by, document)
+       VALUES ($1, 'invoice', $2, $3, 'UTC', $4, $5, 'EUR', 0, 'test', $6)`,
+      [number, org, `2099-${String((n % 12) + 1).padStart(2, '0')}-${n}`, period.from, period.to, doc],
+    );
+  } finally {
+    await store.end();
+  }
+  return number;
 }
 
 async function throwawayUser(name: string): Promise<string> {

@@ -11,7 +11,10 @@ import {
   type MeterName,
 } from '../metering/meters.js';
 import { type PriceBook, PriceRefused } from '../metering/price-book.js';
-import { formatUnitPrice, parseUnitPrice } from '../metering/pricing.js';
+import { invoiceCsv } from '../metering/invoice-csv.js';
+import { invoicePdf } from '../metering/invoice-pdf.js';
+import { CLOSE_GRACE_SECONDS, type InvoiceStore, InvoiceRefused } from '../metering/invoice-store.js';
+import { formatUnitPrice, minorDigits, parseUnitPrice } from '../metering/pricing.js';
 import type { UsageLedger } from '../metering/usage-ledger.js';
 import { orgOfProject, platformResourceExists } from '../store/resource-rows.js';
 import { type AppContext, type KumoRouter, validated } from './router.js';
@@ -20,6 +23,7 @@ export interface BillingRouteDeps {
   pool: pg.Pool;
   ledger: UsageLedger;
   prices: PriceBook;
+  invoices: InvoiceStore;
 }
 
 const problems = {
@@ -152,6 +156,8 @@ export function registerBillingRoutes(router: KumoRouter, deps: BillingRouteDeps
     },
   });
 
+  registerInvoiceRoutes(router, deps);
+
   for (const scope of ['org', 'project'] as const) {
     const base = scope === 'org' ? '/v1/orgs/{org}' : '/v1/projects/{project}';
     const params = scope === 'org' ? z.object({ org: nameSchema }) : z.object({ project: nameSchema });
@@ -218,6 +224,172 @@ export function registerBillingRoutes(router: KumoRouter, deps: BillingRouteDeps
       },
     });
   }
+}
+
+/** Invoices and credit notes of an org: read by invoices.read, issued and corrected by operators. */
+function registerInvoiceRoutes(router: KumoRouter, deps: BillingRouteDeps): void {
+  const tags = ['Billing'];
+  const params = z.object({ org: nameSchema });
+  const one = z.object({ org: nameSchema, number: z.string().regex(/^\d{4}-\d{6}$/) });
+  const access = { permission: 'invoices.read', in: { orgParam: 'org' } } as const;
+  const documentSchema = z.record(z.string(), z.unknown()).meta({ id: 'Invoice' });
+  const found = async (c: AppContext) => {
+    const { org, number } = validated<{ org: string; number: string }>(c, 'param');
+    const invoice = await deps.invoices.get(org, number);
+    if (!invoice) throw new NotFoundError(`Org ${org} has no invoice ${number}.`);
+    return invoice;
+  };
+  router.add({
+    method: 'get',
+    path: '/v1/orgs/{org}/invoices',
+    tags,
+    summary: "The org's invoices and credit notes, newest first",
+    access,
+    request: { params },
+    responses: { 200: json('Invoices', z.object({ items: z.array(documentSchema) })), ...problems },
+    handler: async (c) => {
+      const { org } = validated<{ org: string }>(c, 'param');
+      if (!(await platformResourceExists(deps.pool, 'Org', org)))
+        throw new NotFoundError(`Org "${org}" does not exist.`);
+      return c.json({ items: await deps.invoices.list(org) });
+    },
+  });
+  router.add({
+    method: 'get',
+    path: '/v1/orgs/{org}/invoices/{number}',
+    tags,
+    summary: 'One invoice or credit note with its numbered lines (JSON)',
+    access,
+    request: { params: one },
+    responses: { 200: json('The invoice', documentSchema), ...problems },
+    handler: async (c) => c.json(await found(c)),
+  });
+  router.add({
+    method: 'get',
+    path: '/v1/orgs/{org}/invoices/{number}/csv',
+    tags,
+    summary: 'One invoice or credit note as CSV (RFC 4180)',
+    access,
+    request: { params: one },
+    responses: { 200: { description: 'CSV', content: { 'text/csv': { schema: z.string() } } }, ...problems },
+    handler: async (c) => {
+      const invoice = await found(c);
+      return new Response(invoiceCsv(invoice), {
+        headers: {
+          'content-type': 'text/csv; charset=utf-8',
+          'content-disposition': `attachment; filename="${invoice.number}.csv"`,
+        },
+      });
+    },
+  });
+  router.add({
+    method: 'get',
+    path: '/v1/orgs/{org}/invoices/{number}/pdf',
+    tags,
+    summary: 'One invoice or credit note as a PDF to send to the customer',
+    access,
+    request: { params: one },
+    responses: {
+      200: { description: 'PDF', content: { 'application/pdf': { schema: z.string() } } },
+      ...problems,
+    },
+    handler: async (c) => {
+      const invoice = await found(c);
+      return new Response(Buffer.from(await invoicePdf(invoice)), {
+        headers: {
+          'content-type': 'application/pdf',
+          'content-disposition': `attachment; filename="${invoice.number}.pdf"`,
+        },
+      });
+    },
+  });
+  router.add({
+    method: 'post',
+    path: '/v1/orgs/{org}/invoices/close',
+    tags,
+    summary:
+      "Closes a month into the org's invoice now (operators); the closer does it an hour after each month",
+    access: { operator: true },
+    request: {
+      params,
+      body: {
+        content: {
+          'application/json': { schema: z.strictObject({ month: z.string().regex(/^\d{4}-\d{2}$/) }) },
+        },
+        required: true,
+      },
+    },
+    responses: { 200: json('The invoice (issued now or before)', documentSchema), ...problems },
+    handler: async (c) => {
+      const { org } = validated<{ org: string }>(c, 'param');
+      const { month } = validated<{ month: string }>(c, 'json');
+      const period = billingPeriod(await timeZoneOf(deps.pool, org), Math.floor(Date.now() / 1000), month);
+      const field = (message: string) => new ValidationError(message, [{ field: 'month', message }]);
+      if (Date.now() / 1000 < period.to + CLOSE_GRACE_SECONDS)
+        throw field(
+          `${month} (${period.timeZone}) is not over, or ended less than an hour ago: an invoice is closed after its month and the grace hour for late reports.`,
+        );
+      const invoice = await deps.invoices.close(org, period, c.get('principal')?.id ?? 'unknown');
+      if (!invoice)
+        throw field(
+          `Nothing to invoice for ${month}: no database of org ${org} existed then, or no price is set.`,
+        );
+      return c.json(invoice);
+    },
+  });
+  router.add({
+    method: 'post',
+    path: '/v1/orgs/{org}/invoices/{number}/credit-notes',
+    tags,
+    summary: 'Issues a credit note against an invoice (operators): corrections are credit notes, never edits',
+    access: { operator: true },
+    request: {
+      params: one,
+      body: {
+        content: {
+          'application/json': {
+            schema: z.strictObject({
+              amount: z
+                .string()
+                .meta({ description: 'In the major unit, e.g. "12.50"; at most what is left to credit.' }),
+              reason: z.string().min(1).max(500),
+            }),
+          },
+        },
+        required: true,
+      },
+    },
+    responses: { 201: json('The credit note', documentSchema), ...problems },
+    handler: async (c) => {
+      const { org, number } = validated<{ org: string; number: string }>(c, 'param');
+      const b = validated<{ amount: string; reason: string }>(c, 'json');
+      const invoice = await found(c);
+      const digits = minorDigits(invoice.currency);
+      const micro = parseUnitPrice(b.amount, invoice.currency);
+      const scale = 10n ** 6n;
+      if (micro === undefined || micro % scale !== 0n || micro === 0n)
+        throw new ValidationError(
+          `"${b.amount}" is not a positive amount of ${invoice.currency} (at most ${digits} decimals).`,
+          [{ field: 'amount', message: `a positive amount with at most ${digits} decimals` }],
+        );
+      try {
+        const note = await deps.invoices.credit(
+          org,
+          number,
+          Number(micro / scale),
+          b.reason,
+          c.get('principal')?.id ?? 'unknown',
+        );
+        return c.json(note, 201);
+      } catch (err) {
+        if (err instanceof InvoiceRefused)
+          throw err.notFound
+            ? new NotFoundError(err.message)
+            : new ValidationError(err.message, [{ field: err.field, message: err.message }]);
+        throw err;
+      }
+    },
+  });
 }
 
 /** The org's billing time zone (spec.timeZone), UTC when it has none. */
