@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findCondition, isConditionTrue, setCondition } from './conditions.js';
+import { findCondition, isConditionTrue, removeCondition, setCondition } from './conditions.js';
 
 describe('setCondition', () => {
   const t0 = new Date('2026-01-01T00:00:00Z');
@@ -59,5 +59,14 @@ describe('setCondition', () => {
     const copy = structuredClone(list);
     setCondition(list, { type: 'Ready', status: 'True', reason: 'Y', message: '' }, t1);
     expect(list).toEqual(copy);
+  });
+});
+
+describe('removeCondition', () => {
+  it('removes only the condition of that type', () => {
+    let list = setCondition(undefined, { type: 'Ready', status: 'True', reason: 'Active', message: '' });
+    list = setCondition(list, { type: 'WithinBudget', status: 'True', reason: 'UnderBudget', message: '' });
+    expect(removeCondition(list, 'WithinBudget').map((c) => c.type)).toEqual(['Ready']);
+    expect(removeCondition(undefined, 'WithinBudget')).toEqual([]);
   });
 });

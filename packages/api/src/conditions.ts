@@ -58,6 +58,11 @@ export function setCondition(
   return list;
 }
 
+/** The list without the condition of type (the same list when there is none). */
+export function removeCondition(conditions: readonly Condition[] | undefined, type: string): Condition[] {
+  return (conditions ?? []).filter((c) => c.type !== type);
+}
+
 export function findCondition(
   conditions: readonly Condition[] | undefined,
   type: string,

@@ -1,3 +1,4 @@
+export * from './budget.js';
 export * from './conditions.js';
 export * from './kind.js';
 export * from './kinds/index.js';

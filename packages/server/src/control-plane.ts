@@ -39,6 +39,7 @@ import { Notifier } from './store/notifier.js';
 import { ResourceStore } from './store/resource-store.js';
 import { LeaseStore } from './store/target-leases.js';
 import { TargetScope } from './store/target-scope.js';
+import { BudgetWatcher } from './metering/budget-watcher.js';
 import { InvoiceCloser } from './metering/invoice-closer.js';
 import { InvoiceStore } from './metering/invoice-store.js';
 import { PriceBook } from './metering/price-book.js';
@@ -280,6 +281,16 @@ export class ControlPlane {
       const invoiceCloser = new InvoiceCloser(invoices, logger);
       invoiceCloser.start();
       cleanup.push(() => invoiceCloser.stop());
+      const budgets = new BudgetWatcher({
+        pool,
+        ledger: parts.ledger,
+        prices,
+        store,
+        status: statusWriter,
+        logger,
+      });
+      budgets.start();
+      cleanup.push(() => budgets.stop());
 
       const router = createApp({
         pool,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { budgetSchema, budgetStatusSchema } from '../budget.js';
 import { baseStatusShape } from '../conditions.js';
 import { defineKind } from '../kind.js';
 
@@ -28,7 +29,12 @@ export const orgKind = defineKind({
         .meta({
           description: 'The time zone its months are billed in (IANA, e.g. "Europe/Berlin"); default UTC.',
         }),
+      budget: budgetSchema.optional().meta({
+        description: 'A monthly budget for the whole org, with thresholds; none by default.',
+      }),
     })
     .meta({ id: 'OrgSpec' }),
-  status: z.strictObject({ ...baseStatusShape }).meta({ id: 'OrgStatus' }),
+  status: z
+    .strictObject({ ...baseStatusShape, budget: budgetStatusSchema.optional() })
+    .meta({ id: 'OrgStatus' }),
 });

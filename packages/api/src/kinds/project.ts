@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { budgetSchema, budgetStatusSchema } from '../budget.js';
 import { baseStatusShape } from '../conditions.js';
 import { defineKind } from '../kind.js';
 import { nameSchema } from '../meta.js';
@@ -14,8 +15,13 @@ export const projectKind = defineKind({
       org: nameSchema.meta({ description: 'The owning org. Cannot change after creation.' }),
       displayName: z.string().max(200).optional(),
       description: z.string().max(2000).optional(),
+      budget: budgetSchema.optional().meta({
+        description: 'A monthly budget for this project alone, with thresholds; none by default.',
+      }),
     })
     .meta({ id: 'ProjectSpec' }),
-  status: z.strictObject({ ...baseStatusShape }).meta({ id: 'ProjectStatus' }),
+  status: z
+    .strictObject({ ...baseStatusShape, budget: budgetStatusSchema.optional() })
+    .meta({ id: 'ProjectStatus' }),
   immutable: ['org'],
 });
