@@ -27,7 +27,8 @@ beforeAll(async () => {
     env: { ...process.env, NODE_ENV: 'production' },
   });
   await mkdir(SHOTS, { recursive: true });
-  t = await startKumoWithProject(inject('pg'), 'shop');
+  // Usage reported every 2 s, so that the billing page has a cost to show soon after a price is set.
+  t = await startKumoWithProject(inject('pg'), 'shop', { env: { KUMO_USAGE_REPORT_SECONDS: '2' } });
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -371,6 +372,50 @@ describe('the web console', { timeout: 150_000 }, () => {
     await activity.locator('tr[data-action="update-status"]').first().waitFor();
     await owner.screenshot({ path: join(SHOTS, 'activity.png'), fullPage: true });
     await owner.close();
+  });
+
+  it('shows the billing page to who may see cost: total, forecast, daily chart, invoices; the API’s 403 to a viewer', async () => {
+    // A price from the current quarter-hour on: the databases still running cost from now.
+    const priced = await t.request('/v1/billing/prices', {
+      method: 'POST',
+      json: { meter: 'database.runtime', currency: 'EUR', unitPrice: '36' }, // a cent a second
+    });
+    expect(priced.status).toBe(201);
+    const cost = async () => (await (await t.request('/v1/orgs/acme/cost')).json()) as any;
+    await expect.poll(async () => (await cost()).total, { timeout: 30_000 }).toBeGreaterThan(0);
+    const before = await cost();
+
+    await page.goto(`${t.url}/#/o/acme`);
+    await page.getByRole('link', { name: 'Billing' }).click();
+    await page.getByRole('heading', { name: 'Billing of acme' }).waitFor();
+    const total = (await page.getByTestId('total').textContent())!;
+    expect(total).toMatch(/^€\d+\.\d\d$/);
+    expect(Math.round(Number(total.slice(1)) * 100)).toBeGreaterThanOrEqual(before.total);
+    await page.getByText(before.forecast.assumption, { exact: false }).waitFor();
+    const chart = page.getByRole('img', { name: `Daily cost by project in ${before.period.month}` });
+    await chart.locator('canvas').waitFor();
+    const series = await chart.locator('.u-legend .u-series th').allTextContents();
+    expect(series.slice(1)).toEqual(['shop']); // after the x axis: one series per project
+    expect(await page.locator('tr[data-project="shop"] td').nth(1).textContent()).toMatch(/^€/);
+    await page.getByText('No invoices yet', { exact: false }).waitFor();
+    await page.getByText('No budget', { exact: false }).waitFor();
+    await shot('billing');
+    // A month before anything existed costs nothing.
+    const previous = await page.getByLabel('Month').locator('option').nth(1).textContent();
+    await page.getByLabel('Month').selectOption(previous!);
+    await expect.poll(() => page.getByTestId('total').textContent()).toBe('€0.00');
+
+    const viewer = await signedInMember('wes', 'viewer');
+    await viewer.getByRole('link', { name: 'Organisation' }).click();
+    await viewer.getByRole('heading', { name: 'Organisation acme' }).waitFor();
+    expect(await viewer.getByRole('link', { name: 'Billing' }).count()).toBe(0);
+    await viewer.goto(`${t.url}/#/o/acme/billing`);
+    await viewer
+      .getByRole('alert')
+      .getByText(/is viewer, which does not allow costs\.read/)
+      .waitFor();
+    await viewer.screenshot({ path: join(SHOTS, 'billing-refused.png'), fullPage: true });
+    await viewer.close();
   });
 
   it('is reachable by keyboard and logged no errors in the browser console', async () => {

@@ -2,6 +2,7 @@ import { type FormEvent, useEffect, useState } from 'react';
 import { type Resource, type WhoAmI, api, problemText, session } from './api.js';
 import { MyInvitations } from './Invitations.js';
 import { OrgPage } from './OrgPage.js';
+import { BillingPage } from './BillingPage.js';
 import { Backups } from './Backups.js';
 import { CreateDatabase } from './CreateDatabase.js';
 import { DatabaseDetail } from './DatabaseDetail.js';
@@ -14,11 +15,13 @@ type Route =
   | { page: 'database'; project: string; name: string }
   | { page: 'backups'; project: string }
   | { page: 'org'; org: string }
+  | { page: 'billing'; org: string }
   | { page: 'home' };
 
 function parseHash(hash: string): Route {
   const [, p, project, page, name] = hash.replace(/^#/, '').split('/');
-  if (p === 'o' && project) return { page: 'org', org: project };
+  if (p === 'o' && project)
+    return page === 'billing' ? { page: 'billing', org: project } : { page: 'org', org: project };
   if (p !== 'p' || !project) return { page: 'home' };
   if (page === 'new') return { page: 'new', project };
   if (page === 'backups') return { page: 'backups', project };
@@ -117,9 +120,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   const project = 'project' in route ? route.project : undefined;
   const current = projects?.find((p) => p.metadata.name === project);
   const selectedOrg =
-    (route.page === 'org' ? route.org : org) ??
-    (current?.spec.org as string | undefined) ??
-    orgs[0]?.metadata.name;
+    ('org' in route ? route.org : org) ?? (current?.spec.org as string | undefined) ?? orgs[0]?.metadata.name;
   const inOrg = (projects ?? []).filter((p) => p.spec.org === selectedOrg);
   useEffect(() => {
     if (route.page === 'home' && inOrg[0]) go(`#/p/${inOrg[0].metadata.name}/databases`);
@@ -161,7 +162,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           </select>
         </label>
         {selectedOrg && (
-          <a href={`#/o/${selectedOrg}`} aria-current={route.page === 'org' ? 'page' : undefined}>
+          <a href={`#/o/${selectedOrg}`} aria-current={'org' in route ? 'page' : undefined}>
             Organisation
           </a>
         )}
@@ -200,6 +201,8 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           <CreateDatabase project={route.project} />
         ) : route.page === 'org' ? (
           <OrgPage org={route.org} me={me} projects={inOrg.map((p) => p.metadata.name)} />
+        ) : route.page === 'billing' ? (
+          <BillingPage org={route.org} />
         ) : route.page === 'database' ? (
           <DatabaseDetail project={route.project} name={route.name} me={me} org={selectedOrg} />
         ) : (

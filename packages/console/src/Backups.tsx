@@ -1,6 +1,6 @@
 import { hex } from '@kumo/api/digest';
 import { useState } from 'react';
-import { type Resource, api, notReady, problemText } from './api.js';
+import { type Resource, api, notReady, problemText, saveFile } from './api.js';
 import { Field } from './fields.js';
 import { Phase, useLiveCollection } from './live.js';
 
@@ -64,11 +64,7 @@ export function Backups({ project }: { project: string }) {
           return;
         }
       }
-      const link = document.createElement('a');
-      link.href = URL.createObjectURL(file.blob);
-      link.download = file.filename;
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+      saveFile(file);
       setNotice(
         `${file.filename}: ${file.blob.size} bytes${checked ? ', SHA-256 as recorded' : ' (not checked: this browser cannot hash here)'}`,
       );

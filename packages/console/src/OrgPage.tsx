@@ -7,8 +7,9 @@ import { Members } from './OrgMembers.js';
 import { ROLES } from './roles.js';
 
 /**
- * An organisation: your invitation to it (if any), its quotas and usage, its members and pending
- * invitations, your tokens and its activity (the audit log) — each shown to who may see it.
+ * An organisation: the way to its billing page, your invitation to it (if any), its quotas and
+ * usage, its members and pending invitations, your tokens and its activity (the audit log) — each
+ * shown to who may see it.
  */
 export function OrgPage({ org, me, projects }: { org: string; me: WhoAmI | undefined; projects: string[] }) {
   const grant = me?.grants.find((g) => g.org === org);
@@ -18,6 +19,11 @@ export function OrgPage({ org, me, projects }: { org: string; me: WhoAmI | undef
   return (
     <section>
       <h1>Organisation {org}</h1>
+      {may('costs.read') && (
+        <p>
+          <a href={`#/o/${org}/billing`}>Billing</a>: cost this month, forecast, invoices and budget
+        </p>
+      )}
       {may('usage.read') && (
         <>
           <h2>Quotas</h2>

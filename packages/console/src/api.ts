@@ -97,6 +97,15 @@ export const api = {
   },
 };
 
+/** Hands a downloaded file to the browser to save under the name the server suggested. */
+export function saveFile(file: { blob: Blob; filename: string }): void {
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(file.blob);
+  link.download = file.filename;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}
+
 export interface WhoAmI {
   principal: string;
   kind: 'operator' | 'user' | 'service';

@@ -78,6 +78,12 @@ export interface CostReport {
   totalText: string;
   forecast: { total: number; totalText: string; assumption: string };
   projects: Array<{ project: string; total: number }>;
+  /**
+   * Cost per day (in the org's time zone) and project, for charts: each day's usage of a meter,
+   * dimensions and price priced and rounded on its own, so the days need not add up exactly to
+   * `total` (the lines over the whole month, which is what invoices bill). Days without usage are absent.
+   */
+  days: Array<{ date: string; project: string; amount: number }>;
   resources: ResourceCost[];
   /** Meters used in the period that no price covers (billed as nothing until one does). */
   unpriced: Array<{ meter: MeterName; plan: string }>;
@@ -103,9 +109,10 @@ export async function costReport(
   const prices = await deps.prices.list();
   const changes = prices.map((p) => p.effectiveFrom).filter((t) => t > period.from && t < period.to);
   const boundaries = [...new Set([period.from, ...changes, period.to])].sort((a, b) => a - b);
-  const [totals, resources] = await Promise.all([
+  const [totals, resources, daily] = await Promise.all([
     deps.ledger.totals(scope, boundaries),
     deps.ledger.resources(scope, period.from, period.to),
+    deps.ledger.days(scope, boundaries, period.timeZone),
   ]);
   const currency = prices[0]?.currency;
   const unpriced = new Map<string, { meter: MeterName; plan: string }>();
@@ -153,6 +160,15 @@ export async function costReport(
   const total = list.reduce((sum, r) => sum + r.total, 0);
   const projects = new Map<string, number>();
   for (const r of list) projects.set(r.project, (projects.get(r.project) ?? 0) + r.total);
+  const days = new Map<string, { date: string; project: string; amount: number }>();
+  for (const d of daily) {
+    const price = priceAt(prices, d.meter, d.dimensions.plan ?? '', boundaries[d.segment]!);
+    const amount = price ? Number(amountOf(d.meter, d.quantity, price.unitPrice)) : 0;
+    const key = `${d.date}|${d.project}`;
+    const day = days.get(key) ?? { date: d.date, project: d.project, amount: 0 };
+    day.amount += amount;
+    days.set(key, day);
+  }
   const ahead = await forecastRest(deps.pool, list, prices, asOf, period.to);
   const money = (minor: number) => (currency ? formatMoney(BigInt(minor), currency) : String(minor));
   return {
@@ -165,6 +181,7 @@ export async function costReport(
     totalText: money(total),
     forecast: { total: total + ahead, totalText: money(total + ahead), assumption: FORECAST_ASSUMPTION },
     projects: [...projects].map(([project, sum]) => ({ project, total: sum })),
+    days: [...days.values()],
     resources: list,
     unpriced: [...unpriced.values()],
   };

@@ -450,3 +450,31 @@ describe('the forecast', () => {
     expect(report.forecast.total).toBe(report.total + cost(june.to - now));
   });
 });
+
+describe('the cost per day', () => {
+  it('prices each day of the org’s time zone on its own, per project', async () => {
+    const store = await freshStore();
+    await addTenant(store.pool, 'berlin', { timeZone: 'Europe/Berlin' });
+    const may = billingPeriod('Europe/Berlin', 0, '2040-05');
+    await addPrice(store.prices, 'database.runtime', '', '0.0137', may.from);
+    await addPrice(store.prices, 'database.storage', '', '0.10', may.from);
+    const db = await addDatabase(store.pool, 'steady');
+    const end = may.from + 48 * HOUR; // Berlin's midnight, 22:00Z
+    const changes: Change[] = [
+      { at: may.from, db, state: running('small', 10) },
+      { at: end, db, state: 'deleted' },
+    ];
+    await ingestAll(store.ledger, 'a', reportsOf(changes, may.from, end, 6 * HOUR));
+
+    const report = await costReport(store, { org: 'berlin' }, may, may.to);
+    const day =
+      costOf('database.runtime', 24 * HOUR, '0.0137') + costOf('database.storage', 240 * HOUR, '0.10');
+    expect(report.days).toEqual([
+      { date: '2040-05-01', project: 'web', amount: day },
+      { date: '2040-05-02', project: 'web', amount: day },
+    ]);
+    // Each day rounded on its own: 2 × (33 + 3) cents, where the month's lines bill 66 + 7.
+    expect(2 * day).toBe(72);
+    expect(report.total).toBe(73);
+  });
+});

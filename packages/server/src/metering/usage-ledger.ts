@@ -48,6 +48,18 @@ export interface UsageTotal {
   quantity: bigint;
 }
 
+/** Usage of one project, meter and dimensions on one day (in a time zone) within one price segment. */
+export interface DailyUsage {
+  /** 'YYYY-MM-DD' in the time zone the query was given. */
+  date: string;
+  project: string;
+  meter: MeterName;
+  dimensions: Record<string, string>;
+  /** Index into the segment boundaries the query was given. */
+  segment: number;
+  quantity: bigint;
+}
+
 /**
  * The usage ledger in the store: samples in, counted once (the unique key of usage_ledger), and
  * the sums that cost reports and invoices are made of.
@@ -146,6 +158,45 @@ export class UsageLedger {
       dimensions: r.dimensions,
       segment: r.segment,
       seconds: Number(r.seconds),
+      quantity: BigInt(r.quantity),
+    }));
+  }
+
+  /**
+   * Usage of an org (or one project of it) in [boundaries[0], boundaries[last]), summed per day in
+   * timeZone, project, meter, dimensions and segment (as totals() segments). A quarter-hour lies
+   * within one day in every time zone, so each sample counts on exactly one day.
+   */
+  async days(
+    scope: { org: string; project?: string },
+    boundaries: readonly number[],
+    timeZone: string,
+  ): Promise<DailyUsage[]> {
+    const { rows } = await this.pool.query<{
+      date: string;
+      project: string;
+      meter: MeterName;
+      dimensions: Record<string, string>;
+      segment: number;
+      quantity: string;
+    }>(
+      `SELECT to_char((interval_start AT TIME ZONE $5)::date, 'YYYY-MM-DD') AS date, project, meter,
+              min(dimensions::text)::jsonb AS dimensions,
+              width_bucket(interval_start, $4::timestamptz[]) - 1 AS segment, sum(quantity) AS quantity
+         FROM usage_ledger
+        WHERE org = $1 AND ($2::text IS NULL OR project = $2)
+          AND interval_start >= to_timestamp(($3::float8[])[1])
+          AND interval_start < to_timestamp(($3::float8[])[array_length($3::float8[], 1)])
+        GROUP BY 1, project, meter, dimension_key, segment
+        ORDER BY 1, project, meter, dimension_key, segment`,
+      [scope.org, scope.project ?? null, boundaries, boundaries.map((b) => new Date(b * 1000)), timeZone],
+    );
+    return rows.map((r) => ({
+      date: r.date,
+      project: r.project,
+      meter: r.meter,
+      dimensions: r.dimensions,
+      segment: r.segment,
       quantity: BigInt(r.quantity),
     }));
   }
