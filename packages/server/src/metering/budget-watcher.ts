@@ -10,6 +10,7 @@ import {
   setCondition,
 } from '@kumo/api';
 import type pg from 'pg';
+import { Periodic } from '../controllers/runtime/periodic.js';
 import type { StatusWriter } from '../controllers/runtime/status-writer.js';
 import type { Logger } from '../logger.js';
 import type { ResourceStore } from '../store/resource-store.js';
@@ -39,33 +40,25 @@ export interface BudgetWatcherDeps {
  * Every control-plane replica runs one; each budget's event is emitted at most once (see check).
  */
 export class BudgetWatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly periodic = new Periodic(
+    (now) => this.pass(now),
+    EVERY_MS,
+    (err) => this.deps.logger.warn({ err: String(err) }, 'checking budgets failed; retrying later'),
+  );
 
   constructor(private readonly deps: BudgetWatcherDeps) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.run(), EVERY_MS);
-    this.timer.unref();
-    void this.run();
+    this.periodic.start();
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
-  /**
-   * One pass over every org and project (one pass at a time; a call during a pass returns that
-   * pass). Never throws: a resource that fails is logged and checked again next pass.
-   */
-  run(now = Math.floor(Date.now() / 1000)): Promise<void> {
-    this.running ??= this.pass(now)
-      .catch((err: unknown) =>
-        this.deps.logger.warn({ err: String(err) }, 'checking budgets failed; retrying later'),
-      )
-      .finally(() => (this.running = undefined));
-    return this.running;
+  /** One pass over every org and project at epoch second now (one pass at a time); never throws. */
+  run(now?: number): Promise<void> {
+    return this.periodic.run(now);
   }
 
   private async pass(now: number): Promise<void> {

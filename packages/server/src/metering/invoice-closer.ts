@@ -1,3 +1,4 @@
+import { Periodic } from '../controllers/runtime/periodic.js';
 import type { Logger } from '../logger.js';
 import type { InvoiceStore } from './invoice-store.js';
 
@@ -9,41 +10,18 @@ const EVERY_MS = 5 * 60_000;
  * hour are over. Every control-plane replica runs one; the invoice store makes closing idempotent,
  * so several at once issue each invoice once.
  */
-export class InvoiceCloser {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-
-  constructor(
-    private readonly invoices: InvoiceStore,
-    private readonly logger: Logger,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => void this.run(), EVERY_MS);
-    this.timer.unref();
-    void this.run();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
-  }
-
-  /** One pass (one at a time): issues what is due; a failure is logged and retried next pass. */
-  run(): Promise<void> {
-    this.running ??= this.invoices
-      .closeDue(Math.floor(Date.now() / 1000))
-      .then((issued) => {
-        for (const invoice of issued)
-          this.logger.info(
+export class InvoiceCloser extends Periodic {
+  constructor(invoices: InvoiceStore, logger: Logger) {
+    super(
+      async (now) => {
+        for (const invoice of await invoices.closeDue(now))
+          logger.info(
             { org: invoice.org, month: invoice.period.month, number: invoice.number },
             'invoice issued',
           );
-      })
-      .catch((err: unknown) =>
-        this.logger.warn({ err: String(err) }, 'closing invoices failed; retrying later'),
-      )
-      .finally(() => (this.running = undefined));
-    return this.running;
+      },
+      EVERY_MS,
+      (err) => logger.warn({ err: String(err) }, 'closing invoices failed; retrying later'),
+    );
   }
 }
