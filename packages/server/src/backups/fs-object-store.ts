@@ -114,6 +114,8 @@ export class FsObjectStore implements ObjectStore {
         this.inFlight.delete(path);
         const dir = await open(dirname(target), 'r');
         await dir.sync().finally(() => dir.close());
+        // What an earlier try of this key left (a crash mid-upload) goes now; else the sweep takes it.
+        await this.removeLeftovers(target).catch(() => undefined);
         return result as T;
       } catch (err) {
         await abort();
@@ -155,18 +157,9 @@ export class FsObjectStore implements ObjectStore {
   /** Removes the file of key and the temporary files next to it that no upload here is writing. */
   async delete(key: string): Promise<void> {
     const target = this.path(key);
-    const dir = dirname(target);
-    const leftover = `${basename(target)}${PARTIAL}`;
     try {
       await rm(target, { force: true });
-      const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return [];
-        throw err;
-      });
-      for (const name of names) {
-        const path = join(dir, name);
-        if (name.startsWith(leftover) && !this.inFlight.has(path)) await rm(path, { force: true });
-      }
+      await this.removeLeftovers(target);
     } catch (err) {
       const message = `Could not delete ${key} in ${this.description}: ${(err as Error).message}`;
       throw new ObjectStoreError(message, { cause: err });
@@ -177,6 +170,20 @@ export class FsObjectStore implements ObjectStore {
     const found: string[] = [];
     for await (const path of this.files()) if (!path.includes(PARTIAL)) found.push(relative(this.root, path));
     return found.filter((k) => k.startsWith(prefix)).sort();
+  }
+
+  /** Removes the temporary files of uploads of target that no upload here is writing. */
+  private async removeLeftovers(target: string): Promise<void> {
+    const dir = dirname(target);
+    const leftover = `${basename(target)}${PARTIAL}`;
+    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    for (const name of names) {
+      const path = join(dir, name);
+      if (name.startsWith(leftover) && !this.inFlight.has(path)) await rm(path, { force: true });
+    }
   }
 
   async sweep(before: Date): Promise<number> {
