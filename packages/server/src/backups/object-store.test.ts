@@ -119,4 +119,21 @@ describe('the filesystem store written by another process', () => {
     expect(await store.list('direct')).toEqual(['direct/dump']);
     expect(await readdir(join(root, 'direct'))).toEqual(['dump']); // and no temporary file
   });
+
+  it('removes what an interrupted earlier try of a key left once the key is written again', async () => {
+    const store = new FsObjectStore(root);
+    await store.put(
+      'retried/dump',
+      (async function* () {
+        yield Buffer.from('first');
+      })(),
+    );
+    // A crash mid-upload leaves the temporary file of that try next to the key.
+    await writeFile(join(root, 'retried', 'dump.partial-crashed'), 'half');
+    const again = await store.openLocal('retried/dump');
+    await writeFile(join(root, 'retried', 'other.partial-crashed'), 'not this key');
+    expect((await readdir(join(root, 'retried'))).length).toBe(4); // in flight: its own temporary file
+    await again.commit();
+    expect((await readdir(join(root, 'retried'))).sort()).toEqual(['dump', 'other.partial-crashed']);
+  });
 });
