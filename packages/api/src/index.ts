@@ -5,6 +5,7 @@ export * from './kinds/index.js';
 export * from './label-selector.js';
 export * from './merge-patch.js';
 export * from './meta.js';
+export * from './money.js';
 export * from './problems.js';
 export * from './engines.js';
 export * from './tenancy.js';

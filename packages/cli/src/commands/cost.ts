@@ -1,3 +1,4 @@
+import { formatMoney } from '@kumo/api';
 import { type Command, InvalidArgumentError } from 'commander';
 import { table, writeOutput } from '../core/output.js';
 import { type Invocation, type Runtime, invocation } from '../core/runtime.js';
@@ -68,8 +69,7 @@ export function registerCostCommand(program: Command, runtime: Runtime): void {
 
 function costText(r: CostReport): string {
   const currency = r.currency ?? '(no prices yet)';
-  const money = (minor: number) =>
-    r.currency ? (minor / 10 ** minorDigits(r.currency)).toFixed(minorDigits(r.currency)) : String(minor);
+  const money = (minor: number) => (r.currency ? formatMoney(minor, r.currency) : String(minor));
   const head = [
     `${r.project ? `Project ${r.project} (org ${r.org})` : `Org ${r.org}`}, ${r.period.month} (${r.period.timeZone}), as of ${r.asOf}`,
     `To date:   ${r.totalText} ${currency}`,
@@ -91,9 +91,4 @@ function costText(r: CostReport): string {
     ]),
   );
   return `${head}\n${resources}`;
-}
-
-function minorDigits(currency: string): number {
-  return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions()
-    .maximumFractionDigits!;
 }

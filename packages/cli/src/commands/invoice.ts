@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { formatMoney } from '@kumo/api';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { table, writeOutput } from '../core/output.js';
 import { type Runtime, invocation } from '../core/runtime.js';
@@ -19,9 +20,7 @@ interface Invoice {
 }
 
 function money(minor: number, currency: string): string {
-  const digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions()
-    .maximumFractionDigits!;
-  return `${(minor / 10 ** digits).toFixed(digits)} ${currency}`;
+  return `${formatMoney(minor, currency)} ${currency}`;
 }
 
 function requireOrg(o: { org?: string }): string {

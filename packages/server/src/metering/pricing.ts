@@ -1,4 +1,8 @@
+import { minorDigits } from '@kumo/api';
 import { METERS, type MeterName } from './meters.js';
+
+// How money is shown is part of the API contract (@kumo/api), shared with the CLI and the console.
+export { formatMoney, minorDigits } from '@kumo/api';
 
 /**
  * A price from the price book. unitPrice is in millionths of the currency's minor unit per the
@@ -59,12 +63,6 @@ export function amountOf(meter: MeterName, quantity: bigint, unitPrice: bigint):
   return roundHalfEven(quantity * unitPrice, METERS[meter].perPriceUnit * MICRO);
 }
 
-/** The minor-unit exponent of an ISO 4217 currency (EUR 2, JPY 0, BHD 3), from Intl. */
-export function minorDigits(currency: string): number {
-  return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions()
-    .maximumFractionDigits!;
-}
-
 /**
  * "0.0137" (an amount in the currency's major unit, at most six digits finer than its minor unit)
  * as millionths of the minor unit; undefined when it is not such a number.
@@ -81,15 +79,6 @@ export function parseUnitPrice(text: string, currency: string): bigint | undefin
 /** Millionths of the minor unit back as a major-unit decimal string ("0.0137"). */
 export function formatUnitPrice(unitPrice: bigint, currency: string): string {
   return formatScaled(unitPrice, minorDigits(currency) + 6);
-}
-
-/** Minor units as a major-unit decimal string with every minor digit: 1230 EUR cents → "12.30". */
-export function formatMoney(minor: bigint, currency: string): string {
-  const digits = minorDigits(currency);
-  const abs = minor < 0n ? -minor : minor;
-  const scale = 10n ** BigInt(digits);
-  const fraction = digits === 0 ? '' : `.${(abs % scale).toString().padStart(digits, '0')}`;
-  return `${minor < 0n ? '-' : ''}${abs / scale}${fraction}`;
 }
 
 function formatScaled(value: bigint, digits: number): string {
