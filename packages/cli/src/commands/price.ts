@@ -43,7 +43,7 @@ export function registerPriceCommands(program: Command, runtime: Runtime): void 
     )
     .argument(
       '<meter>',
-      'database.runtime (per hour), database.storage or database.storage-used (per GB-month)',
+      'database.runtime (per hour), database.storage, database.storage-used or backup.storage (per GB-month)',
     )
     .argument('<amount>', 'in the major unit, e.g. 0.0137')
     .requiredOption('--currency <code>', 'ISO 4217, e.g. EUR (one for the whole price book)')

@@ -101,7 +101,7 @@ export class Agent {
       ...(deps.usage ? { usage: deps.usage } : {}),
     });
     this.backupReconciler = this.backups
-      ? new BackupReconciler(deps.client, this.backups, target)
+      ? new BackupReconciler(deps.client, this.backups, target, deps.usage)
       : undefined;
   }
 

@@ -12,7 +12,8 @@ const DB = '/v1/projects/shop/databases';
 const BACKUPS = '/v1/projects/shop/backups';
 
 beforeAll(async () => {
-  t = await startKumoWithProject(inject('pg'), 'shop');
+  // Usage is reported every second, so that a backup's metered bytes show at once.
+  t = await startKumoWithProject(inject('pg'), 'shop', { env: { KUMO_USAGE_REPORT_SECONDS: '1' } });
 }, 60_000);
 afterAll(() => t?.stop());
 
@@ -264,6 +265,41 @@ describe('PostgreSQL backups', () => {
     expect((await json(t.request(`${BACKUPS}/fork-1`))).status.phase).toBe('Succeeded');
     await createDb('orders-reborn', { restoreFrom: { backup: 'fork-1' } });
     expect((await sql('orders-reborn', 'SELECT count(*)::int AS n FROM items'))[0].n).toBe(2000);
+  });
+
+  it('meters a stored backup’s bytes from when it was stored until it is deleted', async () => {
+    const b = await backup('metered-1', 'orders');
+    expect(b.status.phase).toBe('Succeeded');
+    const usageOf = async () =>
+      ((await json(t.request('/v1/projects/shop/usage'))).resources as any[]).find(
+        (r) => r.uid === b.metadata.uid,
+      );
+    const held = await waitFor(async () => {
+      const r = await usageOf();
+      return r?.lines.some((l: any) => l.meter === 'backup.storage' && l.seconds > 1) ? r : undefined;
+    }, 'the backup’s bytes to be reported');
+    expect(held).toMatchObject({ kind: 'Backup', name: 'metered-1', deleted: false });
+    for (const line of held.lines) {
+      expect(line).toMatchObject({ meter: 'backup.storage', unit: 'byte-second' });
+      expect(BigInt(line.quantity)).toBe(BigInt(b.status.object.size) * BigInt(line.seconds));
+    }
+    // A failed backup (the broken store's, above) stores nothing and is never metered.
+    const failed = await json(t.request(`${BACKUPS}/orders-2`));
+    expect(failed.status.phase).toBe('Failed');
+
+    await t.request(`${BACKUPS}/metered-1`, { method: 'DELETE' });
+    await waitFor(
+      async () => ((await t.request(`${BACKUPS}/metered-1`)).status === 404 ? true : undefined),
+      'the backup to be gone',
+    );
+    const gone = await usageOf();
+    expect(gone.deleted).toBe(true);
+    const seconds = gone.lines.reduce((sum: number, l: any) => sum + l.seconds, 0);
+    // Reported up to its deletion: whatever is missing is less than one report interval's worth.
+    expect(gone.coverage.observedSeconds).toBe(Math.min(seconds, gone.coverage.expectedSeconds));
+    expect(gone.coverage.missingSeconds).toBeLessThanOrEqual(2);
+    const usage = (await json(t.request('/v1/projects/shop/usage'))).resources as any[];
+    expect(usage.some((r) => r.uid === failed.metadata.uid)).toBe(false);
   });
 
   it('downloads the dump, and deleting a backup removes its object', async () => {

@@ -6,6 +6,8 @@ import type { ResourceKey } from '../store/resource-rows.js';
 import type { AgentClient } from './agent-client.js';
 import { BackupError } from './backup-error.js';
 import type { BackupRunner } from './backup-runner.js';
+import { backupRates } from '../metering/backup-usage.js';
+import type { UsageReporter } from '../metering/usage-reporter.js';
 
 export const BACKUP_FINALIZER = 'kumo.dev/backup-object';
 
@@ -20,7 +22,8 @@ const MAX_ATTEMPTS = 3;
 /**
  * The agent's reconciler for Backups of its target's databases: takes each backup once, one per
  * database at a time; fails the ones it cannot take (and those a restart interrupted) loudly;
- * verifies on request; removes the stored object when the Backup is deleted.
+ * verifies on request; removes the stored object when the Backup is deleted. A stored backup's
+ * bytes are metered until then (docs/billing.md).
  */
 export class BackupReconciler implements Reconciler {
   readonly name = 'backup-agent';
@@ -32,6 +35,8 @@ export class BackupReconciler implements Reconciler {
     private readonly client: AgentClient,
     private readonly runner: BackupRunner,
     private readonly target: string,
+    /** The agent's meter; without: nothing is metered. */
+    private readonly usage?: UsageReporter,
   ) {}
 
   async reconcile(key: ResourceKey): Promise<ReconcileResult | void> {
@@ -55,6 +60,9 @@ export class BackupReconciler implements Reconciler {
         await this.client.event(backup, 'Warning', 'ObjectDeleteFailed', (err as Error).message);
         throw err;
       }
+      // Its bytes were held up to this second, and that is reported while the resource is still there.
+      this.usage?.recorder.ended(backup.metadata.uid, Math.floor(Date.now() / 1000));
+      await this.usage?.flush();
       await this.client.removeFinalizer(key, BACKUP_FINALIZER);
       return;
     }
@@ -101,6 +109,7 @@ export class BackupReconciler implements Reconciler {
         return;
       }
       case 'Succeeded':
+        this.meter(backup, status);
         // A new request, or one a stop interrupted (Running, but not running here).
         if (
           spec.verifyRequestedAt &&
@@ -113,6 +122,21 @@ export class BackupReconciler implements Reconciler {
       default:
         return;
     }
+  }
+
+  /** Counts a stored backup's bytes from now on (it is observed again at every change and restart). */
+  private meter(backup: Resource, status: BackupStatus): void {
+    if (!status.object) return;
+    this.usage?.recorder.observe(
+      {
+        uid: backup.metadata.uid,
+        kind: backup.kind,
+        project: backup.metadata.project ?? '',
+        name: backup.metadata.name,
+      },
+      backupRates({ engine: status.engine ?? '', bytes: status.object.size }),
+      Math.floor(Date.now() / 1000),
+    );
   }
 
   /**
@@ -158,8 +182,8 @@ export class BackupReconciler implements Reconciler {
     }
     const outcome = await this.runner.run(backup, db);
     if (outcome === 'Busy') return { requeueAfterMs: 1000 };
-    // Asked for with the backup (a policy with verify, or a POST that sets it): verify it next.
-    if (outcome === 'Succeeded' && (backup.spec as BackupSpec).verifyRequestedAt)
-      return { requeueAfterMs: 1 };
+    // Stored: the next pass meters it (writing its status is no reason for one), and verifies it
+    // if that was asked for with the backup (a policy with verify, or a POST that sets it).
+    if (outcome === 'Succeeded') return { requeueAfterMs: 1 };
   }
 }

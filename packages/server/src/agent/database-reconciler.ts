@@ -14,6 +14,7 @@ import type { ResourceKey } from '../store/resource-rows.js';
 import type { AgentClient } from './agent-client.js';
 import { instanceSpecOf } from './instance-spec.js';
 import { BACKUP_FINALIZER } from './backup-reconciler.js';
+import { databaseRates } from '../metering/database-usage.js';
 import type { UsageReporter } from '../metering/usage-reporter.js';
 import type { BackupRunner } from './backup-runner.js';
 
@@ -447,13 +448,14 @@ export class DatabaseReconciler implements Reconciler {
     if (!seen.exists) return recorder.absent(uid, now);
     recorder.observe(
       { uid, kind: db.kind, project: db.metadata.project ?? '', name: db.metadata.name },
-      {
+      databaseRates({
         running: seen.running,
         engine: spec.engine,
-        plan: seen.configApplied || !seen.running ? spec.plan : (recorder.planOf(uid) ?? spec.plan),
+        plan:
+          seen.configApplied || !seen.running ? spec.plan : (recorder.dimensionOf(uid, 'plan') ?? spec.plan),
         storageGB: spec.storageGB,
         ...(seen.usage ? { usedBytes: seen.usage.storageBytes } : {}),
-      },
+      }),
       now,
     );
   }

@@ -1,6 +1,8 @@
 import { TZDate } from '@date-fns/tz';
 import type pg from 'pg';
-import { METERS, type MeterName } from './meters.js';
+import { backupRates } from './backup-usage.js';
+import { databaseRates } from './database-usage.js';
+import { METERS, type MeterDefinition, type MeterName } from './meters.js';
 import type { PriceBook } from './price-book.js';
 import { type Price, amountOf, formatMoney, formatUnitPrice, priceAt } from './pricing.js';
 import type { UsageLedger } from './usage-ledger.js';
@@ -90,7 +92,7 @@ export interface CostReport {
 }
 
 const FORECAST_ASSUMPTION =
-  'Month to date, plus what runs now — each database with its current plan, storage and state — until the end of the month at the prices in effect now.';
+  'Month to date, plus what runs now — each database with its current plan, storage and state, each stored backup with its size — until the end of the month at the prices in effect now.';
 
 const iso = (t: number) => new Date(t * 1000).toISOString();
 
@@ -150,7 +152,7 @@ export async function costReport(
       amount,
     });
     resource.total += amount;
-    if (t.meter === 'database.storage') {
+    if ((METERS[t.meter] as MeterDefinition).coversLifetime) {
       const c = resource.coverage;
       c.observedSeconds = Math.min(c.expectedSeconds, c.observedSeconds + t.seconds);
       c.missingSeconds = c.expectedSeconds - c.observedSeconds;
@@ -187,7 +189,11 @@ export async function costReport(
   };
 }
 
-/** What the live databases among resources cost from asOf to the period's end, as they are now. */
+/**
+ * What the live resources among resources cost from asOf to the period's end as they are now: each
+ * database with its current plan, storage and state (storage used is not forecast: it is not
+ * known ahead), each stored backup with its size.
+ */
 async function forecastRest(
   pool: pg.Pool,
   resources: readonly ResourceCost[],
@@ -198,16 +204,36 @@ async function forecastRest(
   const rest = BigInt(Math.max(0, end - asOf));
   const live = resources.filter((r) => !r.deleted).map((r) => r.uid);
   if (rest === 0n || live.length === 0) return 0;
-  const { rows } = await pool.query<{ spec: { plan: string; storageGB: number; stopped?: boolean } }>(
-    "SELECT spec FROM resources WHERE uid = ANY($1::uuid[]) AND kind = 'Database' AND deletion_timestamp IS NULL",
-    [live],
-  );
+  const { rows } = await pool.query<{
+    kind: string;
+    spec: Record<string, unknown>;
+    status: Record<string, unknown>;
+  }>('SELECT kind, spec, status FROM resources WHERE uid = ANY($1::uuid[]) AND deletion_timestamp IS NULL', [
+    live,
+  ]);
   let sum = 0n;
-  for (const { spec } of rows) {
-    const runtime = priceAt(prices, 'database.runtime', spec.plan, asOf);
-    if (runtime && !spec.stopped) sum += amountOf('database.runtime', rest, runtime.unitPrice);
-    const storage = priceAt(prices, 'database.storage', '', asOf);
-    if (storage) sum += amountOf('database.storage', rest * BigInt(spec.storageGB), storage.unitPrice);
+  for (const { kind, spec, status } of rows) {
+    const rates =
+      kind === 'Database' ? forecastDatabase(spec) : kind === 'Backup' ? forecastBackup(status) : [];
+    for (const rate of rates) {
+      const price = priceAt(prices, rate.meter, rate.dimensions.plan ?? '', asOf);
+      if (price) sum += amountOf(rate.meter, rest * BigInt(rate.perSecond), price.unitPrice);
+    }
   }
   return Number(sum);
+}
+
+function forecastDatabase(spec: Record<string, unknown>) {
+  const { engine, plan, storageGB, stopped } = spec as {
+    engine: string;
+    plan: string;
+    storageGB: number;
+    stopped?: boolean;
+  };
+  return databaseRates({ running: !stopped, engine, plan, storageGB });
+}
+
+function forecastBackup(status: Record<string, unknown>) {
+  const { engine, object } = status as { engine?: string; object?: { size: number } };
+  return object ? backupRates({ engine: engine ?? '', bytes: object.size }) : [];
 }

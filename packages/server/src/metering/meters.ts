@@ -16,6 +16,11 @@ export interface MeterDefinition {
   perPriceUnit: bigint;
   /** The sample's dimension a price may be narrowed to (a plan's price). */
   priceDimension?: 'plan';
+  /**
+   * It accrues every second its resource is metered, whatever state it is in: the seconds it was
+   * reported for are the resource's observed time, the rest of its life is missing (coverage).
+   */
+  coversLifetime?: true;
 }
 
 /** A GB-month is 730 hours of a GB, whatever the month's length (as the big clouds count it). */
@@ -35,12 +40,21 @@ export const METERS = {
     unit: 'GB-second',
     priceUnit: 'GB-month',
     perPriceUnit: GB_MONTH,
+    coversLifetime: true,
   },
   'database.storage-used': {
     description: 'Storage the server actually used, as last measured by its agent',
     unit: 'byte-second',
     priceUnit: 'GB-month',
     perPriceUnit: GB_MONTH * 1_000_000_000n,
+  },
+  'backup.storage': {
+    description:
+      'Bytes a succeeded backup holds in the object store, from when it was stored until it is deleted',
+    unit: 'byte-second',
+    priceUnit: 'GB-month',
+    perPriceUnit: GB_MONTH * 1_000_000_000n,
+    coversLifetime: true,
   },
 } as const satisfies Record<string, MeterDefinition>;
 

@@ -9,7 +9,9 @@ import { INTERVAL_SECONDS, type MeterName, intervalOf } from './meters.js';
 import { PriceBook } from './price-book.js';
 import { amountOf, parseUnitPrice } from './pricing.js';
 import { UsageLedger } from './usage-ledger.js';
-import { type MeteredState, type MeteredSubject, type UsageSample, UsageRecorder } from './usage-recorder.js';
+import { type MeteredSubject, type UsageSample, UsageRecorder } from './usage-recorder.js';
+import { backupRates } from './backup-usage.js';
+import { type DatabaseState, databaseRates } from './database-usage.js';
 
 // Prices cannot take effect in the past, so every scripted month lies in the future (2040).
 const t = (iso: string) => Date.parse(iso) / 1000;
@@ -59,7 +61,7 @@ async function addDatabase(
   return { uid, kind: 'Database', project: 'web', name };
 }
 
-function running(plan: string, storageGB: number, on = true): MeteredState {
+function running(plan: string, storageGB: number, on = true): DatabaseState {
   return { running: on, engine: 'postgres', plan, storageGB };
 }
 const stopped = (plan: string, storageGB: number) => running(plan, storageGB, false);
@@ -122,7 +124,7 @@ async function addPrice(prices: PriceBook, meter: MeterName, plan: string, price
 interface Change {
   at: number;
   db: MeteredSubject;
-  state: MeteredState | 'deleted';
+  state: DatabaseState | 'deleted';
 }
 
 /**
@@ -138,7 +140,7 @@ function reportsOf(changes: readonly Change[], from: number, to: number, every =
     while (queue[0] && queue[0].at <= cut) {
       const { at, db, state } = queue.shift()!;
       if (state === 'deleted') recorder.ended(db.uid, at);
-      else recorder.observe(db, state, at);
+      else recorder.observe(db, databaseRates(state), at);
     }
     recorder.cut(cut);
     const final = [...recorder.pending()];
@@ -405,9 +407,9 @@ describe('the month closes in the org’s time zone', () => {
     // gappy's agent is down for two hours: it restarts from its journal and sees nothing in between.
     const down = t('2040-03-10T10:05:00Z');
     const before = new UsageRecorder();
-    before.observe(gappy, running('small', 10), march.from);
+    before.observe(gappy, databaseRates(running('small', 10)), march.from);
     const after = new UsageRecorder(before.cut(down));
-    after.observe(gappy, running('small', 10), down + 2 * HOUR);
+    after.observe(gappy, databaseRates(running('small', 10)), down + 2 * HOUR);
     after.cut(march.to);
     await ingestAll(store.ledger, 'a', [[...after.pending()]]);
 
@@ -448,6 +450,82 @@ describe('the forecast', () => {
       costOf('database.runtime', seconds, '0.0137') + costOf('database.storage', 10 * seconds, '0.10');
     expect(report.total).toBe(cost(now - june.from));
     expect(report.forecast.total).toBe(report.total + cost(june.to - now));
+  });
+});
+
+describe('a backup is metered while its object is stored', () => {
+  it('joins the ledger when its object is stored, on the target that took it, and costs its bytes until it is deleted', async () => {
+    const store = await freshStore();
+    await addTenant(store.pool, 'acme');
+    const july = billingPeriod('UTC', 0, '2040-07');
+    await addPrice(store.prices, 'backup.storage', '', '0.05', july.from);
+    const stored = t('2040-07-10T06:20:00Z');
+    const now = t('2040-07-20T00:00:00Z');
+    const bytes = 3_000_000_000;
+    const uid = await addRow(store.pool, {
+      kind: 'Backup',
+      project: 'web',
+      name: 'nightly',
+      spec: { database: 'orders' },
+    });
+    const failed = await addRow(store.pool, {
+      kind: 'Backup',
+      project: 'web',
+      name: 'failed',
+      spec: { database: 'orders' },
+    });
+    const recorder = new UsageRecorder();
+    recorder.observe(
+      { uid, kind: 'Backup', project: 'web', name: 'nightly' },
+      backupRates({ engine: 'postgres', bytes }),
+      stored,
+    );
+    recorder.cut(now);
+    const report = [...recorder.pending()];
+
+    // Until its object is stored a backup is not metered: nothing reported of it is taken.
+    expect((await store.ledger.ingest('a', report)).rejected.map((r) => r.resourceUid)).toEqual([uid]);
+    // Its agent records the object (and a failed backup records none).
+    const status = {
+      phase: 'Succeeded',
+      target: 'a',
+      engine: 'postgres',
+      completedAt: new Date(stored * 1000).toISOString(),
+      object: { store: 'fs', key: 'k', size: bytes, sha256: 'x', etag: 'e', format: 'pg_dump' },
+    };
+    await store.pool.query('UPDATE resources SET status = $2 WHERE uid = $1', [uid, status]);
+    await store.pool.query('UPDATE resources SET status = $2 WHERE uid = $1', [
+      failed,
+      { phase: 'Failed', target: 'a' },
+    ]);
+    expect((await store.ledger.ingest('b', report)).rejected.map((r) => r.resourceUid)).toEqual([uid]);
+    await ingestAll(store.ledger, 'a', [report]);
+
+    const month = await costReport(store, { org: 'acme' }, july, now);
+    expect(month.resources.map((r) => r.name)).toEqual(['nightly']);
+    const nightly = resource(month, 'nightly');
+    expect(nightly.kind).toBe('Backup');
+    expect(nightly.coverage).toEqual({
+      expectedSeconds: now - stored,
+      observedSeconds: now - stored,
+      missingSeconds: 0,
+    });
+    const held = BigInt(bytes) * BigInt(now - stored);
+    expect(nightly.lines.map((l) => [l.meter, l.quantity, l.priceUnit])).toEqual([
+      ['backup.storage', String(held), 'GB-month'],
+    ]);
+    expect(month.total).toBe(costOf('backup.storage', held, '0.05'));
+    expect(month.total).toBeGreaterThan(0);
+    expect(month.forecast.total).toBe(
+      month.total + costOf('backup.storage', BigInt(bytes) * BigInt(july.to - now), '0.05'),
+    );
+
+    // Deleted: it costs what it held until then, and nothing ahead.
+    await removeRow(store.pool, uid, now);
+    const after = await costReport(store, { org: 'acme' }, july, now);
+    expect(resource(after, 'nightly').deleted).toBe(true);
+    expect(after.total).toBe(month.total);
+    expect(after.forecast.total).toBe(after.total);
   });
 });
 

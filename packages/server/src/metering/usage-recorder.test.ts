@@ -4,12 +4,12 @@ import { billingPeriod } from './cost-report.js';
 import { INTERVAL_SECONDS, type MeterName, dimensionKey } from './meters.js';
 import { amountOf } from './pricing.js';
 import {
-  type MeteredState,
   type MeteredSubject,
   type RecorderSnapshot,
   type UsageSample,
   UsageRecorder,
 } from './usage-recorder.js';
+import { type DatabaseState, databaseRates } from './database-usage.js';
 
 /** Epoch seconds of a wall-clock time ("10:07:30") on 2026-12-01 in UTC. */
 function at(clock: string): number {
@@ -23,7 +23,7 @@ function clockOf(t: number): string {
 }
 
 const orders: MeteredSubject = { uid: 'db-orders', kind: 'Database', project: 'shop', name: 'orders' };
-const small: MeteredState = { running: true, engine: 'postgres', plan: 'small', storageGB: 10 };
+const small: DatabaseState = { running: true, engine: 'postgres', plan: 'small', storageGB: 10 };
 
 /** A sample as a reader checks it: meter, plan (runtime only), interval, seconds, quantity. */
 function row(s: UsageSample) {
@@ -51,7 +51,7 @@ function rows(samples: readonly UsageSample[], meter: MeterName) {
 describe('UsageRecorder, by example', () => {
   it('splits a run into quarter-hours: runtime in seconds, storage in GB-seconds', () => {
     const recorder = new UsageRecorder();
-    recorder.observe(orders, small, at('10:07:30'));
+    recorder.observe(orders, databaseRates(small), at('10:07:30'));
     recorder.ended(orders.uid, at('10:52:10'));
 
     expect(rows(recorder.pending(), 'database.runtime')).toEqual([
@@ -78,8 +78,8 @@ describe('UsageRecorder, by example', () => {
 
   it('splits an interval at the second a plan change is seen, one sample per plan', () => {
     const recorder = new UsageRecorder();
-    recorder.observe(orders, small, at('10:15:00'));
-    recorder.observe(orders, { ...small, plan: 'large' }, at('10:20:05'));
+    recorder.observe(orders, databaseRates(small), at('10:15:00'));
+    recorder.observe(orders, databaseRates({ ...small, plan: 'large' }), at('10:20:05'));
     recorder.cut(at('10:30:00'));
 
     expect(rows(recorder.pending(), 'database.runtime')).toEqual([
@@ -94,9 +94,9 @@ describe('UsageRecorder, by example', () => {
 
   it('counts storage but no runtime while the database is stopped', () => {
     const recorder = new UsageRecorder();
-    recorder.observe(orders, small, at('10:00:00'));
-    recorder.observe(orders, { ...small, running: false }, at('10:05:00'));
-    recorder.observe(orders, small, at('10:20:00'));
+    recorder.observe(orders, databaseRates(small), at('10:00:00'));
+    recorder.observe(orders, databaseRates({ ...small, running: false }), at('10:05:00'));
+    recorder.observe(orders, databaseRates(small), at('10:20:00'));
     recorder.cut(at('10:30:00'));
 
     expect(rows(recorder.pending(), 'database.runtime')).toEqual([
@@ -111,7 +111,7 @@ describe('UsageRecorder, by example', () => {
 
   it('stops counting at the second a deletion finished, and makes its intervals final at once', () => {
     const recorder = new UsageRecorder();
-    recorder.observe(orders, small, at('10:00:00'));
+    recorder.observe(orders, databaseRates(small), at('10:00:00'));
     recorder.ended(orders.uid, at('10:03:20'));
 
     expect(recorder.running()).toEqual([]);
@@ -126,7 +126,7 @@ describe('UsageRecorder, by example', () => {
 
   it('keeps a quarter-hour open until it is over, then makes it final', () => {
     const recorder = new UsageRecorder();
-    recorder.observe(orders, small, at('10:00:00'));
+    recorder.observe(orders, databaseRates(small), at('10:00:00'));
 
     recorder.cut(at('10:14:59'));
     expect(recorder.pending()).toEqual([]);
@@ -145,7 +145,7 @@ describe('UsageRecorder, by example', () => {
 
   it('forgets exactly the samples acknowledged', () => {
     const recorder = new UsageRecorder();
-    recorder.observe(orders, small, at('10:00:00'));
+    recorder.observe(orders, databaseRates(small), at('10:00:00'));
     recorder.cut(at('10:30:00'));
     const [first, ...rest] = recorder.pending();
 
@@ -161,13 +161,13 @@ describe('UsageRecorder, by example', () => {
 
   it('after a restart, counts what was seen before the snapshot and after, never the gap', () => {
     const before = new UsageRecorder();
-    before.observe(orders, small, at('10:00:00'));
+    before.observe(orders, databaseRates(small), at('10:00:00'));
     const saved = JSON.parse(JSON.stringify(before.cut(at('10:04:00')))) as RecorderSnapshot;
     // Seen, but lost with the process: the snapshot is what survives.
     before.cut(at('10:06:00'));
 
     const after = new UsageRecorder(saved);
-    after.observe(orders, small, at('10:10:00'));
+    after.observe(orders, databaseRates(small), at('10:10:00'));
     after.cut(at('10:15:00'));
 
     // 10:00–10:04 and 10:10–10:15; the agent was down from 10:04 to 10:10.
@@ -181,7 +181,7 @@ describe('UsageRecorder, by example', () => {
 
   it('keeps final samples not yet acknowledged across a restart', () => {
     const before = new UsageRecorder();
-    before.observe(orders, small, at('10:00:00'));
+    before.observe(orders, databaseRates(small), at('10:00:00'));
     const saved = JSON.parse(JSON.stringify(before.cut(at('10:20:00')))) as RecorderSnapshot;
 
     const after = new UsageRecorder(saved);
@@ -191,12 +191,12 @@ describe('UsageRecorder, by example', () => {
 
   it('never counts more than a quarter-hour in one interval, even from an older snapshot', () => {
     const before = new UsageRecorder();
-    before.observe(orders, small, at('10:00:00'));
+    before.observe(orders, databaseRates(small), at('10:00:00'));
     const saved = before.cut(at('10:10:00'));
 
     // The restarted agent's clock reads earlier than the snapshot's last second.
     const after = new UsageRecorder(saved);
-    after.observe(orders, small, at('10:02:00'));
+    after.observe(orders, databaseRates(small), at('10:02:00'));
     after.cut(at('10:15:00'));
 
     expect(rows(after.pending(), 'database.runtime')).toEqual([
@@ -209,9 +209,9 @@ describe('UsageRecorder, by example', () => {
 
   it('counts storage used only while it is measured', () => {
     const recorder = new UsageRecorder();
-    recorder.observe(orders, small, at('10:00:00'));
-    recorder.observe(orders, { ...small, usedBytes: 2_000_000 }, at('10:10:00'));
-    recorder.observe(orders, small, at('10:20:00'));
+    recorder.observe(orders, databaseRates(small), at('10:00:00'));
+    recorder.observe(orders, databaseRates({ ...small, usedBytes: 2_000_000 }), at('10:10:00'));
+    recorder.observe(orders, databaseRates(small), at('10:20:00'));
     recorder.cut(at('10:45:00'));
 
     expect(rows(recorder.pending(), 'database.storage-used')).toEqual([
@@ -222,9 +222,9 @@ describe('UsageRecorder, by example', () => {
 
   it('counts nothing while the instance is absent', () => {
     const recorder = new UsageRecorder();
-    recorder.observe(orders, small, at('10:00:00'));
+    recorder.observe(orders, databaseRates(small), at('10:00:00'));
     recorder.absent(orders.uid, at('10:02:00'));
-    recorder.observe(orders, small, at('10:12:00'));
+    recorder.observe(orders, databaseRates(small), at('10:12:00'));
     recorder.cut(at('10:15:00'));
 
     expect(rows(recorder.pending(), 'database.runtime')).toEqual([
@@ -352,7 +352,7 @@ function schedule(
 
 interface Database {
   subject: MeteredSubject;
-  state: MeteredState;
+  state: DatabaseState;
 }
 
 /** Applies a change to the databases in their slots: the one changed, or undefined when none applies. */
@@ -422,7 +422,7 @@ function record(events: readonly Event[], to: number): UsageSample[] {
   };
   for (const { t, op } of events) {
     if (op.kind === 'observe') {
-      for (const db of dbs.values()) recorder.observe(db.subject, db.state, t);
+      for (const db of dbs.values()) recorder.observe(db.subject, databaseRates(db.state), t);
     } else if (op.kind === 'cut') {
       recorder.cut(t);
       expect(recorder.running().every((s) => !s.final && s.intervalStart + INTERVAL_SECONDS > t)).toBe(true);
@@ -431,12 +431,13 @@ function record(events: readonly Event[], to: number): UsageSample[] {
       const saved = JSON.parse(JSON.stringify(recorder.cut(t))) as RecorderSnapshot;
       recorder = new UsageRecorder(saved);
       const back = t + op.down;
-      if (back < to) for (const db of dbs.values()) recorder.observe(db.subject, db.state, back);
+      if (back < to)
+        for (const db of dbs.values()) recorder.observe(db.subject, databaseRates(db.state), back);
     } else {
       const uid = dbs.get(op.slot)?.subject.uid;
       const result = apply(dbs, op, () => `db-${uids++}`);
       if (result === 'deleted') recorder.ended(uid!, t);
-      else if (result) recorder.observe(result.subject, result.state, t);
+      else if (result) recorder.observe(result.subject, databaseRates(result.state), t);
     }
   }
   recorder.cut(to);

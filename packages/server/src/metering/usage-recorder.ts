@@ -8,14 +8,16 @@ export interface MeteredSubject {
   name: string;
 }
 
-/** What the agent saw of a database at one moment. */
-export interface MeteredState {
-  running: boolean;
-  engine: string;
-  plan: string;
-  storageGB: number;
-  /** As last measured; absent when it could not be measured (then nothing is counted for it). */
-  usedBytes?: number;
+/**
+ * What a resource accrues, per second, while it stays as seen: one rate per meter and dimensions
+ * (a database's runtime per plan and its storage, a backup's bytes). What a kind accrues is its
+ * own file's business (database-usage.ts, backup-usage.ts); the recorder only counts.
+ */
+export interface MeterRate {
+  meter: MeterName;
+  dimensions: Record<string, string>;
+  /** Quantity units per second (an integer: 1 second, GB, bytes). */
+  perSecond: number;
 }
 
 /**
@@ -47,8 +49,8 @@ export interface RecorderSnapshot {
 
 interface Watched {
   subject: MeteredSubject;
-  state: MeteredState;
-  /** Epoch second from which `state` holds. */
+  rates: readonly MeterRate[];
+  /** Epoch second from which its rates hold. */
   since: number;
 }
 
@@ -57,8 +59,8 @@ function sampleKey(s: Pick<UsageSample, 'resourceUid' | 'meter' | 'dimensions' |
 }
 
 /**
- * The agent's meter: turns what it observes of each database, moment by moment, into quarter-hour
- * samples. A state holds from one observation to the next (the agent observes every database at
+ * The agent's meter: turns what it observes of each resource, moment by moment, into quarter-hour
+ * samples. Its rates hold from one observation to the next (the agent observes every database at
  * least every 30 s, and at once at every change it makes or notices), so a plan change, a stop or
  * a deletion splits the usage at the second it was seen. An interval's sample is complete — and
  * moves to the outbox — once its quarter-hour has passed, or the resource's deletion finished.
@@ -77,13 +79,13 @@ export class UsageRecorder {
     this.outbox = [...(snapshot?.outbox ?? [])];
   }
 
-  /** The state of subject as seen at epoch second t. */
-  observe(subject: MeteredSubject, state: MeteredState, t: number): void {
+  /** Subject as seen at epoch second t: from then on it accrues rates. */
+  observe(subject: MeteredSubject, rates: readonly MeterRate[], t: number): void {
     const seen = this.watched.get(subject.uid);
     if (seen) this.accrue(seen, t);
     this.watched.set(subject.uid, {
       subject,
-      state: { ...state },
+      rates: rates.map((r) => ({ ...r, dimensions: { ...r.dimensions } })),
       since: seen ? Math.max(seen.since, t) : t,
     });
   }
@@ -95,9 +97,9 @@ export class UsageRecorder {
     this.watched.delete(uid);
   }
 
-  /** The plan last seen in effect for uid, if it is watched. */
-  planOf(uid: string): string | undefined {
-    return this.watched.get(uid)?.state.plan;
+  /** The value of a dimension (a plan) in the rates uid accrues now, if it is watched and has one. */
+  dimensionOf(uid: string, name: string): string | undefined {
+    return this.watched.get(uid)?.rates.find((r) => r.dimensions[name] !== undefined)?.dimensions[name];
   }
 
   /** The resource stopped existing at epoch second t (its deletion finished): it accrues no more. */
@@ -147,19 +149,13 @@ export class UsageRecorder {
     return { open: [...this.open.values()].map((s) => ({ ...s })), outbox: [...this.outbox] };
   }
 
-  /** Adds [seen.since, t) of seen's state to its intervals, and moves seen.since to t. */
+  /** Adds [seen.since, t) of seen's rates to its intervals, and moves seen.since to t. */
   private accrue(seen: Watched, t: number): void {
     for (let from = seen.since; from < t;) {
       const start = intervalOf(from);
       const to = Math.min(t, start + INTERVAL_SECONDS);
-      const seconds = to - from;
-      const { state, subject } = seen;
-      const engine = { engine: state.engine };
-      if (state.running)
-        this.add(subject, 'database.runtime', { ...engine, plan: state.plan }, start, seconds, 1);
-      this.add(subject, 'database.storage', engine, start, seconds, state.storageGB);
-      if (state.usedBytes !== undefined)
-        this.add(subject, 'database.storage-used', engine, start, seconds, state.usedBytes);
+      for (const rate of seen.rates)
+        this.add(seen.subject, rate.meter, rate.dimensions, start, to - from, rate.perSecond);
       from = to;
     }
     seen.since = Math.max(seen.since, t);
