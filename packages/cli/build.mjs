@@ -50,7 +50,10 @@ const inputs = [
   'package-lock.json',
   'scripts/source-hash.mjs',
   'packages/cli/build.mjs',
-  ...['cli', 'server', 'api'].flatMap((p) => [`packages/${p}/package.json`, `packages/${p}/src`]),
+  ...['cli', 'server', 'api', 'terraform-provider'].flatMap((p) => [
+    `packages/${p}/package.json`,
+    `packages/${p}/src`,
+  ]),
   'packages/console/dist/.source-hash',
 ];
 
@@ -62,6 +65,16 @@ if (!process.argv.includes('--force') && upToDate(stamp, digest)) {
   process.exit(0);
 }
 rmSync(next, { recursive: true, force: true });
+// Bundled CommonJS modules call require() and read __dirname; ES modules have neither.
+const banner = {
+  js: [
+    "import { createRequire as kumoCreateRequire } from 'node:module';",
+    "import { fileURLToPath as kumoFileURLToPath } from 'node:url';",
+    'const require = kumoCreateRequire(import.meta.url);',
+    'const __filename = kumoFileURLToPath(import.meta.url);',
+    "const __dirname = kumoFileURLToPath(new URL('.', import.meta.url));",
+  ].join('\n'),
+};
 await build({
   entryPoints: { kumo: join(here, 'src', 'bin.ts') },
   outdir: next,
@@ -73,17 +86,21 @@ await build({
   chunkNames: '[name]-[hash]',
   legalComments: 'linked',
   logLevel: 'warning',
-  // Bundled CommonJS modules call require() and read __dirname; ES modules have neither.
-  banner: {
-    js: [
-      "import { createRequire as kumoCreateRequire } from 'node:module';",
-      "import { fileURLToPath as kumoFileURLToPath } from 'node:url';",
-      'const require = kumoCreateRequire(import.meta.url);',
-      'const __filename = kumoFileURLToPath(import.meta.url);',
-      "const __dirname = kumoFileURLToPath(new URL('.', import.meta.url));",
-    ].join('\n'),
-  },
+  banner,
   plugins: [ownUrl],
+});
+// The Terraform provider: one file of its own, which `kumo terraform install` copies where
+// Terraform finds providers (it runs without the rest of the bundle).
+await build({
+  entryPoints: [join(repo, 'packages', 'terraform-provider', 'src', 'main.ts')],
+  outfile: join(mirror, 'packages', 'terraform-provider', 'dist', 'terraform-provider-kumo.mjs'),
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.19',
+  legalComments: 'linked',
+  logLevel: 'warning',
+  banner,
 });
 for (const file of files) {
   const from = join(repo, file);

@@ -15,6 +15,7 @@ import { registerResourceCommands } from './commands/resources.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerSessionCommands } from './commands/session.js';
 import { registerTargetCommands } from './commands/target.js';
+import { registerTerraformCommands } from './commands/terraform.js';
 import { registerUsageCommand } from './commands/usage.js';
 import { registerVersionCommand } from './commands/version.js';
 import type { Runtime } from './core/runtime.js';
@@ -50,6 +51,7 @@ export function buildProgram(runtime: Runtime): Command {
   registerUsageCommand(program, runtime);
   registerPriceCommands(program, runtime);
   registerInvoiceCommands(program, runtime);
+  registerTerraformCommands(program, runtime);
   registerCompletionCommands(program, runtime);
   hintAfterErrors(program, 'kumo');
   return program;
