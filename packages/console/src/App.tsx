@@ -15,13 +15,15 @@ type Route =
   | { page: 'database'; project: string; name: string }
   | { page: 'backups'; project: string }
   | { page: 'org'; org: string }
-  | { page: 'billing'; org: string }
+  | { page: 'billing'; org: string; ofProject: string | undefined }
   | { page: 'home' };
 
 function parseHash(hash: string): Route {
   const [, p, project, page, name] = hash.replace(/^#/, '').split('/');
   if (p === 'o' && project)
-    return page === 'billing' ? { page: 'billing', org: project } : { page: 'org', org: project };
+    return page === 'billing'
+      ? { page: 'billing', org: project, ofProject: name || undefined }
+      : { page: 'org', org: project };
   if (p !== 'p' || !project) return { page: 'home' };
   if (page === 'new') return { page: 'new', project };
   if (page === 'backups') return { page: 'backups', project };
@@ -202,7 +204,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
         ) : route.page === 'org' ? (
           <OrgPage org={route.org} me={me} projects={inOrg.map((p) => p.metadata.name)} />
         ) : route.page === 'billing' ? (
-          <BillingPage org={route.org} />
+          <BillingPage org={route.org} project={route.ofProject} me={me} />
         ) : route.page === 'database' ? (
           <DatabaseDetail project={route.project} name={route.name} me={me} org={selectedOrg} />
         ) : (

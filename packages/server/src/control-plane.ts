@@ -85,6 +85,8 @@ export class ControlPlane {
     readonly parts: ControlPlaneParts,
     readonly routeTable: KumoRouter['table'],
     readonly backupScheduler: BackupScheduler,
+    /** The budget checks (run() checks every budget now). */
+    readonly budgetWatcher: BudgetWatcher,
     private readonly cleanup: Array<() => Promise<void>>,
     private readonly logger: Logger,
   ) {}
@@ -328,7 +330,16 @@ export class ControlPlane {
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       const url = `http://${host}:${address.port}`;
       logger.info({ url }, 'control plane listening');
-      return new ControlPlane(router.app, url, parts, router.table, backupScheduler, cleanup, logger);
+      return new ControlPlane(
+        router.app,
+        url,
+        parts,
+        router.table,
+        backupScheduler,
+        budgets,
+        cleanup,
+        logger,
+      );
     } catch (err) {
       await stopAll(cleanup, logger);
       throw err;

@@ -9,6 +9,7 @@ import { SetupError } from './errors.js';
 import { StoreAgentClient } from './agent/agent-client.js';
 import { AgentHost } from './agent-host.js';
 import type { BackupScheduler } from './backups/backup-scheduler.js';
+import type { BudgetWatcher } from './metering/budget-watcher.js';
 import type { KumoRouter } from './http/router.js';
 import type { Logger } from './logger.js';
 import { EmbeddedPostgres, type PostgresConnection } from './store/embedded-postgres.js';
@@ -34,6 +35,8 @@ export class Kumo {
     readonly routeTable: KumoRouter['table'],
     /** The backup clock (tick() runs one pass now). */
     readonly backupScheduler: BackupScheduler,
+    /** The budget checks (run() checks every budget now). */
+    readonly budgetWatcher: BudgetWatcher,
   ) {}
 
   static async start(config: KumoConfig, logger: Logger): Promise<Kumo> {
@@ -97,6 +100,7 @@ export class Kumo {
         stop,
         controlPlane.routeTable,
         controlPlane.backupScheduler,
+        controlPlane.budgetWatcher,
       );
     } catch (err) {
       await stop();
