@@ -293,6 +293,13 @@ export class ControlPlane {
       });
       budgets.start();
       cleanup.push(() => budgets.stop());
+      // A budget set or changed (an org's or project's spec) is checked at once.
+      for (const kind of ['Org', 'Project']) {
+        const unsubscribe = bus.subscribe(kind, async (m) => {
+          if (m.action !== 'update-status') budgets.nudge();
+        });
+        cleanup.push(async () => unsubscribe());
+      }
 
       const router = createApp({
         pool,

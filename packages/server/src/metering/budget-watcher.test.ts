@@ -7,7 +7,9 @@ import { createLogger } from '../logger.js';
 import { EventStore } from '../store/event-store.js';
 import { migrate } from '../store/migrate.js';
 import { ResourceStore } from '../store/resource-store.js';
+import { startTestKumo } from '../testing/test-kumo.js';
 import { createTestDatabase } from '../testing/test-postgres.js';
+import { waitFor } from '../testing/wait.js';
 import { BudgetWatcher } from './budget-watcher.js';
 import { INTERVAL_SECONDS } from './meters.js';
 import { PriceBook } from './price-book.js';
@@ -276,5 +278,39 @@ describe('budget watcher', () => {
     expect(await s.events(s.orgKey('acme'))).toEqual([]);
     const project = await s.get(s.projectKey('other-web'));
     expect(withinBudget(project)).toBeUndefined();
+  });
+});
+
+describe('a budget set through the API', () => {
+  it('is checked at once, not at the next five-minute pass', async () => {
+    const t = await startTestKumo(inject('pg'));
+    try {
+      const priced = await t.request('/v1/billing/prices', {
+        method: 'POST',
+        json: { meter: 'database.runtime', currency: 'EUR', unitPrice: '1' },
+      });
+      expect(priced.status).toBe(201);
+      // Created after the watcher's first pass (at start), and given a budget afterwards.
+      expect(
+        (await t.request('/v1/orgs', { method: 'POST', json: { metadata: { name: 'acme' }, spec: {} } }))
+          .status,
+      ).toBe(201);
+      const patched = await t.request('/v1/orgs/acme', {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/merge-patch+json' },
+        body: JSON.stringify({ spec: { budget: { amount: '50.00' } } }),
+      });
+      expect(patched.status).toBe(200);
+      const org = await waitFor(async () => {
+        const r = (await (await t.request('/v1/orgs/acme')).json()) as Resource;
+        return r.status.budget ? r : undefined;
+      }, 'the budget to be checked');
+      expect(org.status.budget).toMatchObject({ amount: '50.00', percent: 0 });
+      expect(findCondition(org.status.conditions as Condition[], 'WithinBudget')).toMatchObject({
+        status: 'True',
+      });
+    } finally {
+      await t.stop();
+    }
   });
 });

@@ -56,6 +56,11 @@ export class BudgetWatcher {
     return this.periodic.stop();
   }
 
+  /** A budget (or what it is checked against) changed: a pass now, not at the next interval. */
+  nudge(): void {
+    this.periodic.nudge();
+  }
+
   /** One pass over every org and project at epoch second now (one pass at a time); never throws. */
   run(now?: number): Promise<void> {
     return this.periodic.run(now);

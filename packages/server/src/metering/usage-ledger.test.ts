@@ -333,6 +333,48 @@ describe('a target reports only its own resources', () => {
   });
 });
 
+describe('usage only within a resource’s life', () => {
+  it('refuses quarter-hours long before its creation or after its deletion, naming why, and they cost nothing', async () => {
+    const store = await freshStore();
+    await addTenant(store.pool, 'acme');
+    const created = t('2040-05-10T12:00:00Z');
+    const db = await addDatabase(store.pool, 'orders', {}, { createdAt: created });
+    await store.pool.query('UPDATE metered_resources SET created_at = to_timestamp($2) WHERE uid = $1', [
+      db.uid,
+      created,
+    ]);
+    await removeRow(store.pool, db.uid, t('2040-05-20T12:00:00Z'));
+    const storage = (start: number) => sampleOf(db, 'database.storage', start, 900, true);
+
+    const result = await store.ledger.ingest('a', [
+      storage(t('2040-04-01T00:00:00Z')), // a month before it existed
+      storage(t('2040-05-10T11:45:00Z')), // the quarter-hour before: a clock a little behind is let in
+      storage(t('2040-05-15T00:00:00Z')),
+      storage(t('2040-05-20T12:00:00Z')), // the quarter-hour it was deleted in
+      storage(t('2040-06-01T00:00:00Z')), // long after
+    ]);
+    expect(result).toEqual({
+      accepted: 3,
+      duplicates: 0,
+      rejected: [{ resourceUid: db.uid, reason: 'a quarter-hour outside the time the resource existed' }],
+    });
+    const april = await costReport(
+      store,
+      { org: 'acme' },
+      billingPeriod('UTC', 0, '2040-04'),
+      t('2040-05-01T00:00:00Z'),
+    );
+    expect(april.resources.flatMap((r) => r.lines)).toEqual([]);
+    const june = await costReport(
+      store,
+      { org: 'acme' },
+      billingPeriod('UTC', 0, '2040-06'),
+      t('2040-07-01T00:00:00Z'),
+    );
+    expect(june.resources.flatMap((r) => r.lines)).toEqual([]);
+  });
+});
+
 describe('a price change mid-month', () => {
   it('splits the lines at the change, prices each line by its own quantity, and prefers a plan’s own price', async () => {
     const store = await freshStore();

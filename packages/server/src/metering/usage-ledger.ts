@@ -1,12 +1,15 @@
 import type pg from 'pg';
-import { dimensionKey, type MeterName } from './meters.js';
+import { INTERVAL_SECONDS, dimensionKey, type MeterName } from './meters.js';
 import type { UsageSample } from './usage-recorder.js';
 
 /** What a report did: samples that added to the ledger, ones it already had, and ones it refused. */
 export interface IngestResult {
   accepted: number;
   duplicates: number;
-  /** Samples of resources that are not (and never were) on the reporting target. */
+  /**
+   * Samples of resources that are not (and never were) on the reporting target, or of quarter-hours
+   * the resource did not exist in: one entry per resource and reason.
+   */
   rejected: Array<{ resourceUid: string; reason: string }>;
 }
 
@@ -80,15 +83,36 @@ export class UsageLedger {
     try {
       await client.query('BEGIN');
       // Every database is registered when it is created (a trigger, 008_metering.sql).
-      const { rows } = await client.query<{ uid: string; org: string; project: string }>(
-        'SELECT uid, org, project FROM metered_resources WHERE uid = ANY($1::uuid[]) AND target = $2',
+      const { rows } = await client.query<{
+        uid: string;
+        org: string;
+        project: string;
+        lived: [number, number | null];
+      }>(
+        `SELECT uid, org, project,
+                ARRAY[extract(epoch FROM created_at), extract(epoch FROM deleted_at)]::float8[] AS lived
+           FROM metered_resources WHERE uid = ANY($1::uuid[]) AND target = $2`,
         [uids, target],
       );
       const known = new Map(rows.map((r) => [r.uid, r]));
       const rejected = uids
         .filter((uid) => !known.has(uid))
         .map((resourceUid) => ({ resourceUid, reason: `no such resource on target ${target}` }));
-      const taken = strongest(samples.filter((s) => known.has(s.resourceUid)));
+      // A quarter-hour the resource did not live in is not its usage (a clock far off, a bug, a
+      // forged report): refused, with one quarter-hour of slack on either side for clocks that differ.
+      const outside = new Set<string>();
+      const lived = (s: UsageSample) => {
+        const [created, deleted] = known.get(s.resourceUid)!.lived;
+        const ok =
+          s.intervalStart + 2 * INTERVAL_SECONDS > created &&
+          (deleted === null || s.intervalStart < deleted + INTERVAL_SECONDS);
+        if (!ok) outside.add(s.resourceUid);
+        return ok;
+      };
+      const inLife = samples.filter((s) => known.has(s.resourceUid) && lived(s));
+      const taken = strongest(inLife);
+      for (const resourceUid of outside)
+        rejected.push({ resourceUid, reason: 'a quarter-hour outside the time the resource existed' });
       const inserted = await client.query(
         `INSERT INTO usage_ledger
            (target, resource_uid, org, project, meter, dimensions, dimension_key, interval_start, seconds, quantity, final)
@@ -115,8 +139,7 @@ export class UsageLedger {
       );
       await client.query('COMMIT');
       const accepted = inserted.rowCount ?? 0;
-      const ofKnown = samples.filter((s) => known.has(s.resourceUid)).length;
-      return { accepted, duplicates: ofKnown - accepted, rejected };
+      return { accepted, duplicates: inLife.length - accepted, rejected };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;

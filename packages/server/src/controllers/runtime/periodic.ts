@@ -6,6 +6,7 @@
 export class Periodic {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private again = false;
 
   constructor(
     private readonly pass: (now: number) => Promise<void>,
@@ -27,7 +28,22 @@ export class Periodic {
   run(now = Math.floor(Date.now() / 1000)): Promise<void> {
     this.running ??= this.pass(now)
       .catch(this.failed)
-      .finally(() => (this.running = undefined));
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          void this.run();
+        }
+      });
     return this.running;
+  }
+
+  /**
+   * A pass soon, because something it reads changed: now, or right after the one running (which
+   * may have read it before the change).
+   */
+  nudge(): void {
+    if (this.running) this.again = true;
+    else void this.run();
   }
 }
