@@ -375,7 +375,7 @@ async function monthPhase(pool: pg.Pool) {
     check(BigInt(r[0]!.q) === expectedQuantity, `the baseline summed ${r[0]!.q}, not ${expectedQuantity}`);
   };
   const report = async () => {
-    const r = await costReport(deps, { org: 'bench' }, month, month.to);
+    const r = await costReport(deps, { org: 'bench' }, month, month.to, { days: false });
     check(
       r.resources.length === RESOURCES,
       `the report has ${r.resources.length} resources, not ${RESOURCES}`,

@@ -197,7 +197,7 @@ export function registerBillingRoutes(router: KumoRouter, deps: BillingRouteDeps
       responses: { 200: json('Usage', costSchema), ...problems },
       handler: async (c) => {
         const { period, ...at } = await resolve(c);
-        const report = await costReport(deps, at, period, Math.floor(Date.now() / 1000));
+        const report = await costReport(deps, at, period, Math.floor(Date.now() / 1000), { days: false });
         return c.json({
           org: report.org,
           ...(report.project ? { project: report.project } : {}),

@@ -108,7 +108,7 @@ export class BudgetWatcher {
     const key = { kind: resource.kind, project: '', name: resource.metadata.name };
     const budget = (resource.spec as { budget?: Budget }).budget;
     const period = billingPeriod(timeZone, now);
-    const report = budget ? await costReport(this.deps, scope, period, now) : undefined;
+    const report = budget ? await costReport(this.deps, scope, period, now, { days: false }) : undefined;
     const currency = report?.currency;
     const limit = budget && currency ? parseUnitPrice(budget.amount, currency) : undefined;
     if (!budget || !report || !currency || !limit) {

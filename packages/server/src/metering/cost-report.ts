@@ -106,6 +106,8 @@ export async function costReport(
   scope: { org: string; project?: string },
   period: BillingPeriod,
   now: number,
+  /** days: false leaves the daily series out (closing a month, usage, budgets need only the lines). */
+  options: { days?: boolean } = {},
 ): Promise<CostReport> {
   const asOf = Math.max(period.from, Math.min(Math.floor(now), period.to));
   const prices = await deps.prices.list();
@@ -114,7 +116,7 @@ export async function costReport(
   const [totals, resources, daily] = await Promise.all([
     deps.ledger.totals(scope, boundaries),
     deps.ledger.resources(scope, period.from, period.to),
-    deps.ledger.days(scope, boundaries, period.timeZone),
+    options.days === false ? [] : deps.ledger.days(scope, boundaries, period.timeZone),
   ]);
   const currency = prices[0]?.currency;
   const unpriced = new Map<string, { meter: MeterName; plan: string }>();

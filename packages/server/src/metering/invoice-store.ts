@@ -40,7 +40,7 @@ export class InvoiceStore {
   async close(org: string, period: BillingPeriod, issuedBy: string): Promise<InvoiceDocument | undefined> {
     const existing = await this.invoiceOf(org, period.month);
     if (existing) return existing;
-    const report = await costReport(this.deps, { org }, period, period.to);
+    const report = await costReport(this.deps, { org }, period, period.to, { days: false });
     if (!report.currency || report.resources.length === 0) return undefined;
     return this.issue(
       (number, issuedAt) => ({
