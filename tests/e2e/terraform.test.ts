@@ -247,6 +247,63 @@ describe('the Terraform provider, with the real terraform', () => {
     expect(missing.code).not.toBe(0);
   });
 
+  it('manages a member and a service token of the org: role changed in place, token replaced, both removed on destroy', async () => {
+    expect((await api('/v1/users', { method: 'POST', json: { name: 'samir' } })).status).toBe(201);
+    const iam = (role: string, tokenRole: string) => `${header}
+resource "kumo_member" "samir" {
+  org  = "acme"
+  user = "samir"
+  role = "${role}"
+}
+
+resource "kumo_service_token" "ci" {
+  org   = "acme"
+  name  = "ci-deploy"
+  role  = "${tokenRole}"
+  projects = ["shop"]
+}
+
+output "token" {
+  value     = kumo_service_token.ci.token
+  sensitive = true
+}
+`;
+    const iamDir = await workspace('iam', iam('developer', 'viewer'));
+    expect((await terraform(iamDir, 'init', '-input=false')).code).toBe(0);
+    const apply = await terraform(iamDir, 'apply', '-input=false', '-auto-approve');
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+    const members = (await api('/v1/orgs/acme/members')).body.items;
+    expect(members.find((m: any) => m.user === 'samir')).toMatchObject({ role: 'developer', projects: null });
+    const secret = (await terraform(iamDir, 'output', '-raw', 'token')).stdout;
+    const whoami = async (token: string) =>
+      t.request('/v1/whoami', { headers: { authorization: `Bearer ${token}` } });
+    const me = (await (await whoami(secret)).json()) as any;
+    expect(me).toMatchObject({ kind: 'service', role: 'viewer', org: 'acme', projects: ['shop'] });
+    expect((await terraform(iamDir, 'plan', '-input=false', '-detailed-exitcode')).code).toBe(0);
+
+    await writeFile(join(iamDir, 'main.tf'), iam('admin', 'developer'));
+    const plan = await terraform(iamDir, 'plan', '-input=false');
+    expect(plan.stdout).toContain('Plan: 1 to add, 1 to change, 1 to destroy.');
+    expect(plan.stdout).toMatch(/role += "viewer" -> "developer" # forces replacement/);
+    expect((await terraform(iamDir, 'apply', '-input=false', '-auto-approve')).code).toBe(0);
+    expect((await api('/v1/orgs/acme/members')).body.items.find((m: any) => m.user === 'samir').role).toBe(
+      'admin',
+    );
+    expect((await whoami(secret)).status).toBe(401); // the replaced token is revoked
+    const next = (await terraform(iamDir, 'output', '-raw', 'token')).stdout;
+    expect((await whoami(next)).status).toBe(200);
+
+    expect((await terraform(iamDir, 'state', 'rm', 'kumo_member.samir')).code).toBe(0);
+    const imported = await terraform(iamDir, 'import', '-input=false', 'kumo_member.samir', 'acme/samir');
+    expect(imported.code, imported.stdout + imported.stderr).toBe(0);
+    expect((await terraform(iamDir, 'plan', '-input=false', '-detailed-exitcode')).code).toBe(0);
+
+    const destroy = await terraform(iamDir, 'destroy', '-input=false', '-auto-approve');
+    expect(destroy.code, destroy.stdout + destroy.stderr).toBe(0);
+    expect((await api('/v1/orgs/acme/members')).body.items.some((m: any) => m.user === 'samir')).toBe(false);
+    expect((await whoami(next)).status).toBe(401);
+  });
+
   it('says what Kumo refused, naming the field, when an apply cannot be done', async () => {
     const bad = await workspace(
       'bad',

@@ -8,12 +8,20 @@ import { ApiError, KumoApi } from './kumo-api.js';
 import { loadProto } from './plugin-server.js';
 import { TFPLUGIN6_PROTO } from './protocol/tfplugin6.js';
 import { databaseResource } from './resources/database.js';
+import { memberResource } from './resources/member.js';
 import { orgResource } from './resources/org.js';
 import { projectResource } from './resources/project.js';
+import { serviceTokenResource } from './resources/service-token.js';
 import { type Block, blockType, schemaMessage } from './schema.js';
 import { type TfObject, type TfType, fromJson, fromMsgpack, toMsgpack } from './values.js';
 
-export const RESOURCES: readonly ManagedResource[] = [orgResource, projectResource, databaseResource];
+export const RESOURCES: readonly ManagedResource[] = [
+  orgResource,
+  projectResource,
+  databaseResource,
+  memberResource,
+  serviceTokenResource,
+];
 export const DATA_SOURCES: readonly DataSource[] = [enginesDataSource, databaseConnectionDataSource];
 
 const providerBlock: Block = {

@@ -1,3 +1,5 @@
+import { MEMBER_ROLES, type MemberRole } from '@kumo/api';
+
 /**
  * The permission table: what each member role may do in its organisation. This table is the whole
  * of customer authorization; routes name one permission each (http/access.ts), and docs/iam.md
@@ -27,8 +29,7 @@ export const PERMISSIONS = {
 
 export type Permission = keyof typeof PERMISSIONS;
 
-export const MEMBER_ROLES = ['owner', 'admin', 'developer', 'viewer', 'billing'] as const;
-export type MemberRole = (typeof MEMBER_ROLES)[number];
+export { MEMBER_ROLES, type MemberRole };
 
 const VIEWER: Permission[] = ['org.read', 'members.read', 'projects.read', 'resources.read', 'usage.read'];
 const DEVELOPER: Permission[] = [...VIEWER, 'resources.write', 'credentials.read', 'logs.read'];

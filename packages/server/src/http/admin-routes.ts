@@ -1,4 +1,4 @@
-import { nameSchema, problemSchema } from '@kumo/api';
+import { TOKEN_ROLES, nameSchema, problemSchema, tokenCreateSchema } from '@kumo/api';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { Authorizer, Grant } from '../auth/authorizer.js';
@@ -16,8 +16,6 @@ import { queryAudit, recordAudit } from '../store/audit-log.js';
 import { platformResourceExists, requireProjectsOf } from '../store/resource-rows.js';
 import { writeContext } from './request-context.js';
 import { type KumoRouter, validated } from './router.js';
-
-const TOKEN_ROLES = ['operator', ...MEMBER_ROLES] as const;
 
 const tokenInfo = z
   .object({
@@ -41,38 +39,7 @@ const tokenInfo = z
   })
   .meta({ id: 'Token' });
 
-const createToken = z
-  .strictObject({
-    name: z.string().min(1).max(100).meta({ description: 'What the token is for, e.g. "ci-deploy".' }),
-    expiresInDays: z
-      .number()
-      .int()
-      .min(1)
-      .max(3650)
-      .optional()
-      .meta({ description: 'Default: never expires.' }),
-    role: z.enum(TOKEN_ROLES).optional().meta({
-      description:
-        "The most the token may do; no higher than the creator's own. Default: the creator's role.",
-    }),
-    service: z.boolean().optional().meta({
-      description: 'A service token of `org` (not of a person): it keeps working when its creator leaves.',
-    }),
-    org: nameSchema
-      .optional()
-      .meta({ description: 'Required for service tokens; limits a personal token to one org.' }),
-    projects: z
-      .array(nameSchema)
-      .min(1)
-      .max(100)
-      .optional()
-      .meta({ description: 'Limits the token to these projects of `org`.' }),
-    user: nameSchema.optional().meta({
-      description:
-        'Operators only: create a personal token for this user (e.g. their first one), to hand over.',
-    }),
-  })
-  .meta({ id: 'TokenCreate' });
+const createToken = tokenCreateSchema;
 
 const auditQuery = z.strictObject({
   org: nameSchema.optional().meta({ description: 'Required unless you are an operator.' }),

@@ -1,4 +1,4 @@
-import { nameSchema, problemSchema } from '@kumo/api';
+import { memberProjectsSchema, memberPutSchema, nameSchema, problemSchema } from '@kumo/api';
 import type pg from 'pg';
 import { z } from 'zod';
 import { type Authorizer, userName } from '../auth/authorizer.js';
@@ -20,12 +20,8 @@ export const memberSchema = z
     updatedAt: z.string(),
   })
   .meta({ id: 'Member' });
-const projectsField = z.array(nameSchema).min(1).max(100).nullable().optional().meta({
-  description: 'Limit the role to these projects of the org; leave out (or null) for the whole org.',
-});
-const memberPut = z
-  .strictObject({ role: z.enum(MEMBER_ROLES), projects: projectsField })
-  .meta({ id: 'MemberPut' });
+const projectsField = memberProjectsSchema;
+const memberPut = memberPutSchema;
 
 const invitationSchema = z
   .object({
