@@ -1,6 +1,15 @@
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { type TfType, UNKNOWN, conform, fromJson, fromMsgpack, toMsgpack, whollyKnown } from './values.js';
+import {
+  type TfObject,
+  type TfType,
+  UNKNOWN,
+  conform,
+  fromJson,
+  fromMsgpack,
+  toMsgpack,
+  whollyKnown,
+} from './values.js';
 
 const type: TfType = [
   'object',
