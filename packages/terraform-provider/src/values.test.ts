@@ -24,7 +24,7 @@ const type: TfType = [
 
 describe('values on the wire (object-wire-format.md)', () => {
   it('round-trips an object through msgpack, unknowns as extension 0 and every attribute present', () => {
-    const value = {
+    const value: TfObject = {
       name: 'orders',
       size: UNKNOWN,
       on: true,
