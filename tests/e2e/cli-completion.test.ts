@@ -123,13 +123,18 @@ const KIND_WORDS = [
   'backups',
   'database',
   'databases',
+  'databaseuser',
+  'databaseusers',
   'db',
+  'db-user',
   'org',
   'orgs',
   'project',
   'projects',
   'target',
   'targets',
+  'webhook',
+  'webhooks',
 ];
 
 describe('kumo __complete', () => {
@@ -143,7 +148,14 @@ describe('kumo __complete', () => {
 
   it('completes kinds, then the names of the kind typed', async () => {
     expect(await candidates(['get', ''])).toEqual(KIND_WORDS);
-    expect(await candidates(['get', 'd'])).toEqual(['database', 'databases', 'db']);
+    expect(await candidates(['get', 'd'])).toEqual([
+      'database',
+      'databases',
+      'databaseuser',
+      'databaseusers',
+      'db',
+      'db-user',
+    ]);
     expect(await candidates(['get', 'db', ''])).toEqual(['ledger', 'orders', 'origins']);
     expect(await candidates(['describe', 'databases', 'le'])).toEqual(['ledger']);
     expect(await candidates(['edit', 'org', ''])).toEqual(['acme']);
@@ -192,7 +204,7 @@ describe('kumo __complete', () => {
       'stop',
       'update',
     ]);
-    expect(await candidates(['d'])).toEqual(['db', 'delete', 'describe', 'diff']);
+    expect(await candidates(['d'])).toEqual(['db', 'db-user', 'delete', 'describe', 'diff']);
     expect(await candidates(['db', 'get', '--'])).toEqual([
       '--context',
       '--help',

@@ -38,6 +38,10 @@ export const engineCapabilitiesSchema = z
       description:
         "The data facts (row counts and checksums) come from the dump's own snapshot, so a verification compares them; otherwise it reports them.",
     }),
+    users: z.boolean().meta({
+      description:
+        'DatabaseUsers: logins of their own on a database, each revoked alone (a service binding).',
+    }),
     durability: z.string().meta({
       description:
         'What an acknowledged write survives, in words (e.g. "a crash of the server: at most 1 s of writes lost").',

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerDbCommands } from './commands/db.js';
+import { registerDbUserCommands } from './commands/db-user.js';
 import { registerDeclarativeCommands } from './commands/declarative.js';
 import { registerDescribeCommand } from './commands/describe.js';
 import { registerEditCommand } from './commands/edit.js';
@@ -18,6 +19,7 @@ import { registerTargetCommands } from './commands/target.js';
 import { registerTerraformCommands } from './commands/terraform.js';
 import { registerUsageCommand } from './commands/usage.js';
 import { registerVersionCommand } from './commands/version.js';
+import { registerWebhookCommands } from './commands/webhook.js';
 import type { Runtime } from './core/runtime.js';
 
 /** The whole `kumo` command tree. Pure construction: nothing runs until it is parsed. */
@@ -43,9 +45,11 @@ export function buildProgram(runtime: Runtime): Command {
   registerEditCommand(program, runtime);
   registerDbCommands(program, runtime);
   registerBackupCommands(program, runtime);
+  registerDbUserCommands(program, runtime);
   registerDeclarativeCommands(program, runtime);
   registerAdminCommands(program, runtime);
   registerTargetCommands(program, runtime);
+  registerWebhookCommands(program, runtime);
   registerIamCommands(program, runtime);
   registerCostCommand(program, runtime);
   registerUsageCommand(program, runtime);

@@ -92,6 +92,20 @@ export interface KumoConfig {
   leaseTtlMs: number;
   /** How often an agent saves and reports its usage (KUMO_USAGE_REPORT_SECONDS, default 60). */
   usageReportMs: number;
+  /**
+   * Webhook deliveries (docs/webhooks.md): an attempt's timeout (KUMO_WEBHOOK_TIMEOUT_SECONDS, 10),
+   * the first retry's wait (KUMO_WEBHOOK_RETRY_SECONDS, 10), doubling up to maxRetryMs (1 h), and
+   * how long one is tried before it is Failed (KUMO_WEBHOOK_GIVE_UP_SECONDS, 86400).
+   */
+  webhooks: {
+    timeoutMs: number;
+    firstRetryMs: number;
+    maxRetryMs: number;
+    giveUpMs: number;
+    concurrency: number;
+    /** Receivers at loopback, private or link-local addresses (KUMO_WEBHOOK_ALLOW_PRIVATE=true); default refused. */
+    allowPrivate: boolean;
+  };
   /** `kumo agent` settings (unused by `kumo up` and `kumo server`). */
   agent: {
     target: string | undefined;
@@ -217,6 +231,37 @@ export function resolveConfig(
         z.coerce.number().min(1).max(900),
         env.KUMO_USAGE_REPORT_SECONDS ?? 60,
       ) * 1000,
+    webhooks: {
+      timeoutMs:
+        parse(
+          'webhook request timeout in seconds (KUMO_WEBHOOK_TIMEOUT_SECONDS)',
+          z.coerce.number().min(0.1).max(300),
+          env.KUMO_WEBHOOK_TIMEOUT_SECONDS ?? 10,
+        ) * 1000,
+      firstRetryMs:
+        parse(
+          'first webhook retry wait in seconds (KUMO_WEBHOOK_RETRY_SECONDS)',
+          z.coerce.number().min(0.01).max(3600),
+          env.KUMO_WEBHOOK_RETRY_SECONDS ?? 10,
+        ) * 1000,
+      maxRetryMs: 3600_000,
+      giveUpMs:
+        parse(
+          'how long a webhook delivery is tried, in seconds (KUMO_WEBHOOK_GIVE_UP_SECONDS)',
+          z.coerce
+            .number()
+            .min(1)
+            .max(7 * 86_400),
+          env.KUMO_WEBHOOK_GIVE_UP_SECONDS ?? 86_400,
+        ) * 1000,
+      concurrency: 16,
+      allowPrivate:
+        parse(
+          'private webhook receivers (KUMO_WEBHOOK_ALLOW_PRIVATE: true or false)',
+          z.enum(['true', 'false']),
+          env.KUMO_WEBHOOK_ALLOW_PRIVATE ?? 'false',
+        ) === 'true',
+    },
     agent: {
       target: options.target ?? env.KUMO_TARGET,
       apiUrls: (options.apiUrl ?? env.KUMO_API_URL ?? '')

@@ -45,6 +45,9 @@ import { InvoiceStore } from './metering/invoice-store.js';
 import { PriceBook } from './metering/price-book.js';
 import { UsageLedger } from './metering/usage-ledger.js';
 import { KUMO_VERSION } from './version.js';
+import { WebhookPipeline } from './webhooks/webhook-pipeline.js';
+import { WebhookReconciler } from './webhooks/webhook-reconciler.js';
+import { webhookSpecCheck } from './webhooks/webhook-spec.js';
 
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
 const STORE_CONNECT_TIMEOUT_MS = 5000;
@@ -120,7 +123,7 @@ export class ControlPlane {
           : err;
       });
 
-      const notifier = new Notifier(connection, ['kumo_changes', 'kumo_outbox'], logger);
+      const notifier = new Notifier(connection, ['kumo_changes', 'kumo_outbox', 'kumo_webhooks'], logger);
       await notifier.start();
       cleanup.push(() => notifier.close());
 
@@ -156,11 +159,17 @@ export class ControlPlane {
       };
       await options.bootstrap?.(parts);
 
+      // Changes and events to webhooks (docs/webhooks.md); receivers never hold up a write.
+      const webhooks = new WebhookPipeline(pool, box, notifier, logger, {
+        ...config.webhooks,
+        userAgent: `Kumo-Webhooks/${KUMO_VERSION}`,
+      });
       const controllers = [
         orgCascade(store, statusWriter, async (org) => {
           await memberships.forgetOrg(org.metadata.name);
           await quotas.forget('org', org.metadata.name);
         }),
+        new WebhookReconciler(store, statusWriter, webhooks.secrets),
         projectCascade(store, statusWriter, async (project) => {
           await memberships.forgetProject((project.spec as { org: string }).org, project.metadata.name);
           await quotas.forget('project', project.metadata.name);
@@ -181,6 +190,9 @@ export class ControlPlane {
       );
       for (const controller of controllers) controller.start();
       cleanup.push(async () => void (await Promise.all(controllers.map((c) => c.stop()))));
+
+      webhooks.start();
+      cleanup.push(() => webhooks.stop());
 
       const relay = new OutboxRelay(pool, bus, notifier, logger, {
         onPublished: (count) => metrics.outboxPublished.inc(count),
@@ -217,6 +229,7 @@ export class ControlPlane {
       const asDatabase = (spec: Record<string, unknown>) => spec as unknown as DatabaseSpecLike;
       const service = new ResourceService(store, events, {
         specChecks: {
+          Webhook: webhookSpecCheck(config.webhooks.allowPrivate),
           Database: (spec) => [
             ...anywhere.validate(asDatabase(spec), { installed: false }),
             ...checkPolicy(spec.backupPolicy as BackupPolicy | undefined),
@@ -224,6 +237,19 @@ export class ControlPlane {
         },
         place: { Database: (spec) => placement.place(spec) },
         beforeDelete: {
+          // Its users go first: its agent sees a user only while the user's database is there, and
+          // keeps the database until they are gone (a crash in between leaves only users deleted).
+          Database: async (key) => {
+            const users = await store.findKeys({
+              kind: 'DatabaseUser',
+              specField: 'database',
+              equals: key.name,
+            });
+            for (const user of users.filter((u) => u.project === key.project))
+              await store.delete(user, { actor: 'system:controllers' }).catch((err: { code?: string }) => {
+                if (err.code !== 'not-found') throw err;
+              });
+          },
           // Its databases could never finish their own deletion without an agent.
           Target: async (key) => {
             const on = await store.findKeys({ kind: 'Database', specField: 'target', equals: key.name });
@@ -254,6 +280,9 @@ export class ControlPlane {
               : []),
           ],
           Backup: (spec, project) => [
+            { field: 'spec.database', key: { kind: 'Database', project, name: String(spec.database) } },
+          ],
+          DatabaseUser: (spec, project) => [
             { field: 'spec.database', key: { kind: 'Database', project, name: String(spec.database) } },
           ],
         },
@@ -319,6 +348,16 @@ export class ControlPlane {
           ledger: parts.ledger,
         },
         billing: { pool, ledger: parts.ledger, prices, invoices },
+        webhooks: {
+          pool,
+          service,
+          secrets: webhooks.secrets,
+          deliveries: webhooks.deliveries,
+          eventLog: webhooks.eventLog,
+          ping: (webhook) => webhooks.ping(webhook),
+          notifier,
+          streamRecheckMs: config.http.streamRecheckMs,
+        },
         metrics,
         bus,
         logger,

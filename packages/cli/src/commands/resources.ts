@@ -1,7 +1,7 @@
 import { KINDS, type KindDefinition, type Resource } from '@kumo/api';
 import { type Command, Option } from 'commander';
 import { CliError, EXIT } from '../core/exit-codes.js';
-import { NOUNS, collectionPath, itemPath, resolveKind } from '../core/kinds.js';
+import { NOUNS, collectionPath, itemPath, nounOf, resolveKind } from '../core/kinds.js';
 import { formatResources, table, writeOutput } from '../core/output.js';
 import { type Invocation, type Runtime, invocation } from '../core/runtime.js';
 import { waitFor } from '../core/wait.js';
@@ -179,7 +179,10 @@ export function parseLabels(values: string[] = []): Record<string, string> {
 }
 
 function example(def: KindDefinition): string {
-  return { Org: 'acme', Project: 'shop', Target: 'local', Database: 'orders' }[def.kind] ?? 'example';
+  return (
+    { Org: 'acme', Project: 'shop', Target: 'local', Database: 'orders', Webhook: 'ci' }[def.kind] ??
+    'example'
+  );
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -283,8 +286,9 @@ export function registerResourceCommands(program: Command, runtime: Runtime): vo
         });
         await finish(runtime, { ...inv, wait: false }, def, res, 'labelled');
       });
-    // Databases and backups have their own create (commands/db.ts, commands/backup.ts).
-    if (def.kind === 'Database' || def.kind === 'Backup') continue;
+    // Databases, backups, webhooks and database users have their own create (commands/db.ts,
+    // backup.ts, webhook.ts, db-user.ts).
+    if (['Database', 'Backup', 'Webhook', 'DatabaseUser'].includes(def.kind)) continue;
     const create = group
       .command('create')
       .description(`Create a ${def.kind}.`)
@@ -328,24 +332,117 @@ export function registerResourceCommands(program: Command, runtime: Runtime): vo
 
   program
     .command('events')
-    .description('What happened to a resource: events, oldest first, repeats counted.')
-    .argument('<kind>')
-    .argument('<name>')
+    .description(
+      "What happened: a resource's events (oldest first, repeats counted), or without one those of everything in the project; --watch follows the project's as they happen.",
+    )
+    .argument('[kind]')
+    .argument('[name]')
+    .option(
+      '-w, --watch',
+      "after the latest events, print the project's new ones as they happen (until Ctrl-C)",
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  kumo events db orders --project shop\n  kumo events project shop -o json',
+      '\nExamples:\n  kumo events db orders --project shop\n  kumo events project shop -o json\n  kumo events -p shop            # everything in the project\n  kumo events -p shop --watch    # and then every new one (-o json: a line each)',
     )
-    .action(async (kind: string, name: string, _o: unknown, cmd: Command) => {
-      const inv = await invocation(runtime, cmd);
-      const def = resolveKind(kind);
-      const { items } = await inv.client.request<{
-        items: Array<{ type: string; reason: string; message: string; count: number; lastTimestamp: string }>;
-      }>('GET', `${itemPath(def, inv.project, name)}/events`);
-      writeOutput(runtime.stdout, inv.format, items, () =>
-        table(
-          ['LAST SEEN', 'TYPE', 'REASON', 'COUNT', 'MESSAGE'],
-          items.map((e) => [e.lastTimestamp, e.type, e.reason, String(e.count), e.message.split('\n')[0]!]),
-        ),
-      );
+    .action(
+      async (kind: string | undefined, name: string | undefined, o: { watch?: boolean }, cmd: Command) => {
+        const inv = await invocation(runtime, cmd);
+        if (kind && !name)
+          throw new CliError('Name the resource too: kumo events <kind> <name>.', EXIT.usage);
+        if (o.watch || !kind) {
+          const only = kind ? { def: resolveKind(kind), name: name! } : undefined;
+          // A Project's own events are in itself: `kumo events project shop --watch` needs no -p.
+          const project = only?.def.kind === 'Project' ? only.name : inv.project;
+          return projectEvents(runtime, { ...inv, project }, o.watch ?? false, only);
+        }
+        const def = resolveKind(kind);
+        const { items } = await inv.client.request<{
+          items: Array<{
+            type: string;
+            reason: string;
+            message: string;
+            count: number;
+            lastTimestamp: string;
+          }>;
+        }>('GET', `${itemPath(def, inv.project, name!)}/events`);
+        writeOutput(runtime.stdout, inv.format, items, () =>
+          table(
+            ['LAST SEEN', 'TYPE', 'REASON', 'COUNT', 'MESSAGE'],
+            items.map((e) => [e.lastTimestamp, e.type, e.reason, String(e.count), e.message.split('\n')[0]!]),
+          ),
+        );
+      },
+    );
+}
+
+interface ProjectEvent {
+  id: string;
+  involvedObject: { kind: string; project: string; name: string };
+  type: string;
+  reason: string;
+  message: string;
+  count: number;
+  lastTimestamp: string;
+}
+
+/**
+ * The events of everything in the project (GET /v1/projects/{project}/event-log), optionally of one
+ * resource only; with `follow`, then every new one from the stream (resumed where it ended when the
+ * server ends it) until interrupted. Tables print a row per event; -o json a line per event.
+ */
+export async function projectEvents(
+  runtime: Runtime,
+  inv: Invocation,
+  follow: boolean,
+  only?: { def: KindDefinition; name: string },
+): Promise<void> {
+  const project = inv.project;
+  if (!project)
+    throw new CliError(
+      'Say which project: pass --project NAME (or set one with `kumo login --project`).',
+      EXIT.usage,
+    );
+  const base = `/v1/projects/${encodeURIComponent(project)}/event-log`;
+  const page = await inv.client.request<{ items: ProjectEvent[]; after: string }>('GET', `${base}?limit=100`);
+  const wanted = (e: ProjectEvent) =>
+    !only || (e.involvedObject.kind === only.def.kind && e.involvedObject.name === only.name);
+  const headers = ['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'COUNT', 'MESSAGE'];
+  const row = (e: ProjectEvent) => [
+    e.lastTimestamp,
+    e.type,
+    e.reason,
+    `${nounOf(e.involvedObject.kind)}/${e.involvedObject.name}`,
+    String(e.count),
+    e.message.split('\n')[0]!,
+  ];
+  const items = page.items.filter(wanted);
+  if (!follow) {
+    writeOutput(runtime.stdout, inv.format, items, () => table(headers, items.map(row)));
+    return;
+  }
+  const print = (e: ProjectEvent) =>
+    runtime.stdout.write(
+      inv.format === 'table'
+        ? table(headers, [row(e)])
+            .split('\n')
+            .slice(1)
+            .join('\n')
+        : `${JSON.stringify(e)}\n`,
+    );
+  if (inv.format === 'table')
+    runtime.stdout.write(items.length > 0 ? table(headers, items.map(row)) : `${headers.join('  ')}\n`);
+  else for (const e of items) print(e);
+  let after = page.after;
+  for (;;) {
+    let type = '';
+    await inv.client.lines(`${base}?watch=true&after=${after}`, (line) => {
+      if (line.startsWith('event: ')) type = line.slice(7);
+      if (!line.startsWith('data: ')) return;
+      const data = JSON.parse(line.slice(6)) as ProjectEvent & { detail?: string };
+      if (type === 'ERROR') throw new CliError(data.detail ?? 'The event stream failed.', EXIT.failure);
+      after = data.id;
+      if (wanted(data)) print(data);
     });
+  }
 }

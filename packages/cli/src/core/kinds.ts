@@ -40,6 +40,8 @@ export const NOUNS: Record<string, string> = {
   Target: 'target',
   Database: 'db',
   Backup: 'backup',
+  Webhook: 'webhook',
+  DatabaseUser: 'db-user',
 };
 
 export function nounOf(kind: string): string {

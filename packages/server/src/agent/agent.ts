@@ -10,6 +10,7 @@ import { KUMO_VERSION } from '../version.js';
 import type { AgentClient } from './agent-client.js';
 import { DatabaseReconciler, type DatabaseReconcilerOptions } from './database-reconciler.js';
 import { BackupReconciler } from './backup-reconciler.js';
+import { DatabaseUserReconciler } from './database-user-reconciler.js';
 import { BackupRunner } from './backup-runner.js';
 import type { ObjectStore } from '../backups/object-store.js';
 import type { TerminalError } from '../controllers/runtime/reconciler.js';
@@ -67,13 +68,14 @@ interface Serving {
  * The agent of one target. It acts only while it holds the target's lease: it takes it (or waits
  * while another agent holds it), renews it every third of its time-to-live, and stops acting the
  * moment it cannot renew in time or finds it taken over — its servers keep running, and whichever
- * agent holds the lease next adopts them. While serving it runs the Database and Backup
+ * agent holds the lease next adopts them. While serving it runs the Database, DatabaseUser and Backup
  * reconcilers, turns the driver's process-exit notices into reconciles, and reports the target
  * (Ready, heartbeat, engines, capabilities, capacity). stop() leaves every managed server running.
  */
 export class Agent {
   private readonly reconciler: DatabaseReconciler;
   private readonly backupReconciler: BackupReconciler | undefined;
+  private readonly userReconciler: DatabaseUserReconciler;
   /** Takes, verifies and restores backups; undefined without an object store. */
   readonly backups: BackupRunner | undefined;
   private readonly leaseTtlMs: number;
@@ -103,6 +105,7 @@ export class Agent {
     this.backupReconciler = this.backups
       ? new BackupReconciler(deps.client, this.backups, target, deps.usage)
       : undefined;
+    this.userReconciler = new DatabaseUserReconciler(deps.client, deps.driver, deps.catalog, target);
   }
 
   /** Whether this agent holds its target's lease now (and so acts for it). */
@@ -167,7 +170,10 @@ export class Agent {
         this.deps.client.reportTerminalError(key, err),
     });
     const databases = new Controller(this.reconciler, runtime('Database'), this.options);
-    const controllers = [databases];
+    const controllers = [
+      databases,
+      new Controller(this.userReconciler, runtime('DatabaseUser'), this.options),
+    ];
     if (this.backupReconciler)
       controllers.push(new Controller(this.backupReconciler, runtime('Backup'), this.options));
     const unwatch = this.deps.driver.onProcessExit((uid) => {

@@ -51,6 +51,8 @@ export interface DatabaseReconcilerOptions {
 const ELSEWHERE_RETRY_MS = 60_000;
 /** How soon a database whose instance is busy (a dump) is reconciled again. */
 const BUSY_RETRY_MS = 2000;
+/** How often a database being deleted looks again whether its users are gone. */
+const USERS_WAIT_MS = 1000;
 /** Storage usage and readiness are re-observed at least this often. */
 const OBSERVE_INTERVAL_MS = 30_000;
 
@@ -101,6 +103,10 @@ export class DatabaseReconciler implements Reconciler {
     if (this.driver.busy(uid)) return { requeueAfterMs: BUSY_RETRY_MS };
     if (db.metadata.deletionTimestamp) {
       if (!db.metadata.finalizers.includes(RUNTIME_FINALIZER)) return;
+      // Its users are deleted with it, and this agent sees a user only while its database is
+      // there: the database waits until they are gone.
+      const users = await this.usersOf(db);
+      if (users > 0) return { requeueAfterMs: USERS_WAIT_MS };
       await this.driver.delete(uid);
       // It accrues up to this second, and that is reported while the resource is still there.
       this.usage?.recorder.ended(uid, Math.floor(Date.now() / 1000));
@@ -458,6 +464,15 @@ export class DatabaseReconciler implements Reconciler {
       }),
       now,
     );
+  }
+
+  /** How many DatabaseUsers of db there still are. */
+  private async usersOf(db: Resource): Promise<number> {
+    const project = db.metadata.project ?? '';
+    const keys = (await this.client.listKeys('DatabaseUser')).filter((k) => k.project === project);
+    const users = await Promise.all(keys.map((k) => this.client.get(k)));
+    return users.filter((u) => (u?.spec as { database?: string } | undefined)?.database === db.metadata.name)
+      .length;
   }
 
   private forget(uid: string): void {

@@ -76,6 +76,7 @@ export class HttpAgentClient implements AgentClient {
 
   credentials(database: Resource): Promise<Credentials> {
     return this.call('POST', '/credentials', {
+      kind: database.kind,
       project: database.metadata.project,
       name: database.metadata.name,
     });

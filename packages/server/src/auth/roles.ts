@@ -17,6 +17,8 @@ export const PERMISSIONS = {
   'resources.write': 'Create, change, stop, start and delete databases',
   'credentials.read': 'Read and rotate database passwords',
   'logs.read': 'Read database server logs',
+  'webhooks.read': 'Read webhooks and their delivery logs',
+  'webhooks.write': 'Create, change and delete webhooks, rotate their secrets, redeliver',
   'usage.read': 'See quotas and usage',
   'costs.read': 'See cost to date and forecasts',
   'invoices.read': 'See invoices',
@@ -32,7 +34,14 @@ export type Permission = keyof typeof PERMISSIONS;
 export { MEMBER_ROLES, type MemberRole };
 
 const VIEWER: Permission[] = ['org.read', 'members.read', 'projects.read', 'resources.read', 'usage.read'];
-const DEVELOPER: Permission[] = [...VIEWER, 'resources.write', 'credentials.read', 'logs.read'];
+const DEVELOPER: Permission[] = [
+  ...VIEWER,
+  'resources.write',
+  'credentials.read',
+  'logs.read',
+  'webhooks.read',
+  'webhooks.write',
+];
 const ADMIN: Permission[] = [
   ...DEVELOPER,
   'org.update',

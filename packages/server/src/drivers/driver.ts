@@ -102,6 +102,29 @@ export interface BackupDriver {
   dataFacts(spec: InstanceSpec): Promise<DataFacts>;
 }
 
+/** A login of its own on an instance's database (a DatabaseUser), resolved by the agent. */
+export interface DatabaseLogin {
+  username: string;
+  password: string;
+  access: 'read-write' | 'read-only';
+}
+
+/**
+ * Logins besides the owner's, for drivers whose engine module declares capabilities.users. Each
+ * step needs the instance's server running (DriverError NotRunning otherwise, worth a retry).
+ */
+export interface UserDriver {
+  /** Creates the login, or makes its password and access the given ones. Idempotent. Throws DriverError. */
+  applyUser(spec: InstanceSpec, login: DatabaseLogin): Promise<void>;
+  /** Connects as the login: undefined when that works, else what failed. Changes nothing. */
+  probeUser(spec: InstanceSpec, login: DatabaseLogin): Promise<string | undefined>;
+  /**
+   * Drops the login and ends its sessions, so its password stops working at once. Idempotent: a
+   * login (or an instance) that is not there is nothing to do. Throws DriverError.
+   */
+  dropUser(spec: InstanceSpec, username: string): Promise<void>;
+}
+
 /** A failure with a condition reason; `terminal` ones will not get better by retrying. */
 export class DriverError extends Error {
   constructor(
@@ -128,7 +151,7 @@ export interface Capacity {
  * Runs databases somewhere. One small interface, many implementations (local processes now,
  * Kubernetes later), all passing runDriverContract. Core code checks capabilities, never names.
  */
-export interface RuntimeDriver extends Partial<BackupDriver> {
+export interface RuntimeDriver extends Partial<BackupDriver>, Partial<UserDriver> {
   readonly capabilities: DriverCapabilities;
   observe(spec: InstanceSpec): Promise<Observation>;
   /** Creates or converges the instance to spec. Idempotent. Throws DriverError. */

@@ -169,6 +169,31 @@ describe('what an agent sees of its target', () => {
     expect(elsewhere.status).toBe(404);
     expect(JSON.stringify(await json(elsewhere))).not.toContain('password');
   });
+
+  it("lists, reads and gets the password of the DatabaseUsers of its target's databases only", async () => {
+    for (const db of ['on-b', 'on-c'])
+      await op('/v1/projects/shop/databaseusers', 'POST', {
+        metadata: { name: `${db}-app` },
+        spec: { database: db },
+      });
+    const keys = await json(asAgent('b', agentPath('b', '/keys?kind=DatabaseUser')));
+    expect(keys.items).toEqual([{ kind: 'DatabaseUser', project: 'shop', name: 'on-b-app' }]);
+    const read = await asAgent('b', agentPath('b', '/resource?kind=DatabaseUser&project=shop&name=on-b-app'));
+    expect(read.status).toBe(200);
+    const creds = await asAgent('b', agentPath('b', '/credentials'), {
+      method: 'POST',
+      json: { kind: 'DatabaseUser', project: 'shop', name: 'on-b-app' },
+    });
+    expect(creds.status).toBe(200);
+    const password = (await json(creds)).password;
+    const shown = await json(t.request('/v1/projects/shop/databaseusers/on-b-app/credentials'));
+    expect(shown.password, 'the password the agent applies is the one users are shown').toBe(password);
+    const elsewhere = await asAgent('b', agentPath('b', '/credentials'), {
+      method: 'POST',
+      json: { kind: 'DatabaseUser', project: 'shop', name: 'on-c-app' },
+    });
+    expect(elsewhere.status).toBe(404);
+  });
 });
 
 describe('status writes under the lease', () => {

@@ -169,7 +169,10 @@ export function registerAgentRoutes(router: KumoRouter, deps: AgentRouteDeps): v
     tags,
     summary: 'Keys of the resources of a kind on the target (resync)',
     access,
-    request: { params, query: z.strictObject({ kind: z.enum(['Database', 'Backup', 'Target']) }) },
+    request: {
+      params,
+      query: z.strictObject({ kind: z.enum(['Database', 'Backup', 'DatabaseUser', 'Target']) }),
+    },
     responses: ok('Keys', z.object({ items: z.array(keySchema) })),
     handler: async (c) => {
       const { kind } = validated<{ kind: string }>(c, 'query');
@@ -193,16 +196,25 @@ export function registerAgentRoutes(router: KumoRouter, deps: AgentRouteDeps): v
     method: 'post',
     path: `${base}/credentials`,
     tags,
-    summary: "A database's credentials (created on first use), to apply on its server",
+    summary: "A database's or a DatabaseUser's credentials (created on first use), to apply on its server",
     access,
-    request: { params, body: json(z.strictObject({ project: nameSchema, name: nameSchema })) },
+    request: {
+      params,
+      body: json(
+        z.strictObject({
+          kind: z.enum(['Database', 'DatabaseUser']).default('Database'),
+          project: nameSchema,
+          name: nameSchema,
+        }),
+      ),
+    },
     responses: ok(
       'Credentials',
       z.object({ username: z.string(), password: z.string(), version: z.number() }),
     ),
     handler: async (c) => {
-      const b = body<{ project: string; name: string }>(c);
-      const db = await held(c, { kind: 'Database', ...b }, 'write');
+      const b = body<{ kind: string; project: string; name: string }>(c);
+      const db = await held(c, b, 'write');
       c.header('cache-control', 'no-store');
       return c.json(await deps.credentials.ensure(db.metadata.uid, db.metadata.name));
     },

@@ -18,12 +18,15 @@ import { type BackupRouteDeps, registerBackupRoutes } from './backup-routes.js';
 import { serveConsole } from './console-static.js';
 import { RateLimiter } from './rate-limiter.js';
 import { type DatabaseRouteDeps, registerDatabaseRoutes } from './database-routes.js';
+import { registerDatabaseUserRoutes } from './database-user-routes.js';
+import { createOsbApp } from '../osb/osb-routes.js';
 import { registerResourceRoutes } from './resource-routes.js';
-import { KumoRouter, allows } from './router.js';
+import { type AppContext, KumoRouter, allows } from './router.js';
 import { registerSystemRoutes } from './system-routes.js';
 import type { Bus } from '../bus/bus.js';
 import { type BillingRouteDeps, registerBillingRoutes } from './billing-routes.js';
 import type { WatchDeps } from './watch.js';
+import { type WebhookRouteDeps, registerWebhookRoutes } from './webhook-routes.js';
 
 export interface AppDeps
   extends WatchDeps, Omit<DatabaseRouteDeps, 'service' | 'pool'>, Pick<BackupRouteDeps, 'gateway'> {
@@ -37,6 +40,8 @@ export interface AppDeps
   agents: AgentRouteDeps;
   /** Prices, usage and cost (docs/billing.md). */
   billing: BillingRouteDeps;
+  /** Webhook secrets and delivery logs, and project event streams (docs/webhooks.md). */
+  webhooks: WebhookRouteDeps;
   metrics: Metrics;
   /** For readiness and the bus gauge only. */
   bus: Pick<Bus, 'connected'>;
@@ -85,6 +90,8 @@ export function createApp(deps: AppDeps): KumoRouter {
   // Who is calling. Routes that are all public (the health probes, the OpenAPI document) ignore the
   // Authorization header: no store lookup, and a probe sending a stale token still sees Kumo alive.
   app.use('*', async (c, next) => {
+    // The service broker authenticates its own way (basic auth too): osb/osb-routes.ts.
+    if (c.req.path.startsWith('/osb/')) return next();
     const routes = router.routesAt(c.req.path);
     const onlyPublic = routes.length > 0 && routes.every((route) => 'public' in route.access);
     const header = onlyPublic ? undefined : c.req.header('authorization');
@@ -103,7 +110,9 @@ export function createApp(deps: AppDeps): KumoRouter {
   });
 
   const limiter = new RateLimiter(deps.rateLimit.perSecond, deps.rateLimit.burst);
-  app.use('/v1/*', async (c, next) => {
+  // The broker's callers are limited too, by source (its credential is read only after this):
+  // guessing credentials there is no cheaper than here.
+  const limit = async (c: AppContext, next: () => Promise<void>) => {
     const principal = c.get('principal');
     const key = principal ? `token:${principal.tokenId}` : `source:${sourceAddress(c) ?? 'unknown'}`;
     const verdict = limiter.take(key);
@@ -117,7 +126,9 @@ export function createApp(deps: AppDeps): KumoRouter {
       );
     }
     await next();
-  });
+  };
+  app.use('/v1/*', limit);
+  app.use('/osb/*', limit);
 
   app.use(
     '/v1/*',
@@ -137,12 +148,16 @@ export function createApp(deps: AppDeps): KumoRouter {
   registerSystemRoutes(router, deps);
   for (const def of KINDS) registerResourceRoutes(router, def, deps.service, deps, deps.authorizer);
   registerDatabaseRoutes(router, deps);
+  registerDatabaseUserRoutes(router, deps);
   registerAdminRoutes(router, deps);
   registerIamRoutes(router, deps);
   registerBillingRoutes(router, deps.billing);
+  registerWebhookRoutes(router, deps.webhooks);
   registerBackupRoutes(router, deps);
   registerAgentRoutes(router, deps.agents);
   registerTargetRoutes(router, deps);
+  // The Open Service Broker API (docs/osb.md), outside /v1: its own auth, versions and error bodies.
+  app.route('/osb', createOsbApp(deps));
 
   app.doc31('/v1/openapi.json', {
     openapi: '3.1.0',

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ROLE_PERMISSIONS, type Permission } from '../auth/roles.js';
 import { ACME_MEMBERS, type Actor, useTenants } from '../testing/tenants.js';
+import { waitFor } from '../testing/wait.js';
 import type { Access } from './access.js';
 
 /**
@@ -77,12 +78,18 @@ async function paramsFor(path: string, side: Side): Promise<Record<string, strin
       values.name = side.database;
     else if (param === 'name' && path.startsWith('/v1/projects/{project}/backups/'))
       values.name = `${side.database}-backup`;
+    else if (param === 'name' && path.startsWith('/v1/projects/{project}/databaseusers/'))
+      values.name = `${side.database}-user`;
+    else if (param === 'name' && path.startsWith('/v1/projects/{project}/webhooks/'))
+      values.name = await webhookOf(side);
     else if (param === 'name' && path.startsWith('/v1/targets/')) values.name = 'parked';
     else if (param === 'target') values.target = 'local';
     else if (param === 'name' && path.startsWith('/v1/users/')) values.name = await throwawayUser(`u${n}`);
     else if (param === 'user') {
       values.user = await throwawayUser(`m${n}`);
       await operator(`/v1/orgs/${side.org}/members/${values.user}`, 'PUT', { role: 'viewer' });
+    } else if (param === 'id' && path.includes('/deliveries/')) {
+      values.id = await deliveryOf(side);
     } else if (param === 'id' && path.includes('/invitations')) {
       const invitation = await operator(`/v1/orgs/${side.org}/invitations`, 'POST', {
         user: `invitee-${n}`,
@@ -100,6 +107,35 @@ async function paramsFor(path: string, side: Side): Promise<Record<string, strin
     }
   }
   return values;
+}
+
+const webhooks = new Map<string, Promise<string>>();
+/** The side's webhook ("<database>-hook", to a name that never resolves), made on first use, with a secret. */
+function webhookOf(side: Side): Promise<string> {
+  const name = `${side.database}-hook`;
+  if (!webhooks.has(name)) {
+    webhooks.set(
+      name,
+      (async () => {
+        await operator(`/v1/projects/${side.project}/webhooks`, 'POST', {
+          metadata: { name },
+          spec: { url: 'http://receiver.invalid/' },
+        });
+        await operator(`/v1/projects/${side.project}/webhooks/${name}/secret/rotate`, 'POST', undefined);
+        return name;
+      })(),
+    );
+  }
+  return webhooks.get(name)!;
+}
+
+/** A delivery of the side's webhook (its status change once it has a secret is one). */
+async function deliveryOf(side: Side): Promise<string> {
+  const name = await webhookOf(side);
+  return waitFor(async () => {
+    const res = await env.kumo.request(`/v1/projects/${side.project}/webhooks/${name}/deliveries`);
+    return ((await res.json()) as { items: Array<{ id: string }> }).items[0]?.id;
+  }, `a delivery of webhook ${name}`);
 }
 
 /** An invoice of org, issued straight into the store (closing a real month would take a month). */

@@ -230,13 +230,15 @@ export function registerBillingRoutes(router: KumoRouter, deps: BillingRouteDeps
 function registerInvoiceRoutes(router: KumoRouter, deps: BillingRouteDeps): void {
   const tags = ['Billing'];
   const params = z.object({ org: nameSchema });
-  const one = z.object({ org: nameSchema, number: z.string().regex(/^\d{4}-\d{6}$/) });
+  // Any text: one that is no invoice number (e.g. GET …/invoices/close) is an invoice that is not there.
+  const one = z.object({ org: nameSchema, number: z.string().max(100) });
   const access = { permission: 'invoices.read', in: { orgParam: 'org' } } as const;
   const documentSchema = z.record(z.string(), z.unknown()).meta({ id: 'Invoice' });
   const found = async (c: AppContext) => {
     const { org, number } = validated<{ org: string; number: string }>(c, 'param');
-    const invoice = await deps.invoices.get(org, number);
-    if (!invoice) throw new NotFoundError(`Org ${org} has no invoice ${number}.`);
+    const invoice = /^\d{4}-\d{6}$/.test(number) ? await deps.invoices.get(org, number) : undefined;
+    if (!invoice)
+      throw new NotFoundError(`Org ${org} has no invoice ${number} (numbers look like 2027-000001).`);
     return invoice;
   };
   router.add({

@@ -1,4 +1,5 @@
 import type { KindDefinition } from '@kumo/api';
+import type { Permission } from '../auth/roles.js';
 import type { Access } from './access.js';
 
 /** Who may do what with the resources of a kind, route by route. */
@@ -45,7 +46,12 @@ const PLATFORM_KINDS: Readonly<Record<string, KindAccess>> = {
   },
 };
 
-/** The access rules of a kind. Project-scoped kinds are governed by resources.read / resources.write. */
+/** Project-scoped kinds with permissions of their own (the rest: resources.read / resources.write). */
+const PROJECT_KIND_PERMISSIONS: Readonly<Record<string, { read: Permission; write: Permission }>> = {
+  Webhook: { read: 'webhooks.read', write: 'webhooks.write' },
+};
+
+/** The access rules of a kind. Project-scoped kinds are governed by resources.read / resources.write unless listed above. */
 export function kindAccess(def: KindDefinition): KindAccess {
   if (def.scope === 'platform') {
     const rules = PLATFORM_KINDS[def.kind];
@@ -53,7 +59,8 @@ export function kindAccess(def: KindDefinition): KindAccess {
       throw new Error(`No access rules for platform kind ${def.kind}: add them to http/kind-access.ts.`);
     return rules;
   }
-  const read = { permission: 'resources.read', in: { projectParam: 'project' } } as const;
-  const write = { permission: 'resources.write', in: { projectParam: 'project' } } as const;
+  const own = PROJECT_KIND_PERMISSIONS[def.kind];
+  const read = { permission: own?.read ?? 'resources.read', in: { projectParam: 'project' } } as const;
+  const write = { permission: own?.write ?? 'resources.write', in: { projectParam: 'project' } } as const;
   return { list: read, create: write, read, update: write, delete: write, writeStatus: operator };
 }

@@ -33,8 +33,11 @@ describe('the served API', () => {
       rateLimit: { perSecond: 1, burst: 1 },
     } as never);
     const declared = new Set(router.table.map((r) => `${r.method} ${r.path.replace(/\{(\w+)\}/g, ':$1')}`));
+    // The service broker's routes authenticate with the broker credential themselves; every one of
+    // them refusing a request without it is tested in osb/osb-routes.test.ts.
     const served = router.app.routes
       .filter((r) => r.method !== 'ALL') // middleware
+      .filter((r) => !r.path.startsWith('/osb/'))
       .map((r) => `${r.method} ${r.path}`);
     expect(served.length).toBeGreaterThan(KINDS.length * 9);
     expect(served.filter((r) => !declared.has(r))).toEqual([]);

@@ -61,7 +61,7 @@ export class OutboxRelay {
   async relayBatch(): Promise<number> {
     const published = await withTransaction(this.pool, async (client) => {
       // The target says whose agent should look: a Database's own, a Backup's (where it was taken,
-      // else its database's). Other kinds (and rows already gone) have none: the control plane's.
+      // else its database's), a DatabaseUser's (its database's). Other kinds (and rows already gone) have none: the control plane's.
       const { rows } = await client.query<{
         id: string;
         kind: string;
@@ -75,7 +75,7 @@ export class OutboxRelay {
                 COALESCE(r.status ->> 'target', r.spec ->> 'target', d.spec ->> 'target') AS target
          FROM outbox o
          LEFT JOIN resources r ON r.kind = o.kind AND r.project = o.project AND r.name = o.name
-         LEFT JOIN resources d ON o.kind = 'Backup' AND d.kind = 'Database' AND d.project = o.project AND d.name = r.spec ->> 'database'
+         LEFT JOIN resources d ON o.kind IN ('Backup', 'DatabaseUser') AND d.kind = 'Database' AND d.project = o.project AND d.name = r.spec ->> 'database'
          ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED`,
         [this.batchSize],
       );

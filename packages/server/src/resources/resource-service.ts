@@ -34,6 +34,7 @@ export const PLATFORM_FINALIZERS: Readonly<Record<string, string[]>> = {
   Project: ['kumo.dev/project-resources'],
   Database: ['kumo.dev/runtime'],
   Backup: ['kumo.dev/backup-object'],
+  DatabaseUser: ['kumo.dev/database-user'],
 };
 
 /** A validated create or replace request. */

@@ -4,8 +4,8 @@ import type { ResourceKey } from './resource-rows.js';
 
 /**
  * What belongs to a target, for its agent: the Target itself, the Databases placed on it, the
- * Backups of those Databases (or taken there, by status.target), and the Backups those Databases
- * are restored from. An agent token reads only these and writes only their status and events.
+ * Backups of those Databases (or taken there, by status.target), the Backups those Databases
+ * are restored from, and their DatabaseUsers. An agent token reads only these and writes only their status and events.
  */
 export class TargetScope {
   constructor(private readonly pool: pg.Pool) {}
@@ -13,6 +13,15 @@ export class TargetScope {
   /** Keys of the resources of `kind` on the target (resync). */
   async keys(target: string, kind: string): Promise<ResourceKey[]> {
     if (kind === 'Target') return [{ kind, project: '', name: target }];
+    if (kind === 'DatabaseUser') {
+      const { rows } = await this.pool.query<ResourceKey>(
+        `SELECT u.kind, u.project, u.name FROM resources u
+         JOIN resources d ON d.kind = 'Database' AND d.project = u.project AND d.name = u.spec ->> 'database'
+         WHERE u.kind = 'DatabaseUser' AND d.spec ->> 'target' = $1`,
+        [target],
+      );
+      return rows;
+    }
     const sql =
       kind === 'Backup'
         ? `SELECT b.kind, b.project, b.name FROM resources b
@@ -43,6 +52,8 @@ export class TargetScope {
         );
         return rows.length > 0;
       }
+      case 'DatabaseUser':
+        return this.databaseOn(target, resource.metadata.project ?? '', String(spec.database));
       default:
         return spec.target === target;
     }

@@ -188,6 +188,55 @@ export function runEngineSuite(probe: EngineProbe, project: string): void {
       expect(await probe.get(creds, '127.0.0.2', 'greeting')).toBe('hello');
     });
 
+    it('gives a DatabaseUser a login of its own that outlives a restart and ends with it', async () => {
+      const info = (await json(t.request('/v1/engines'))).items.find(
+        (e: { engine: string }) => e.engine === probe.engine,
+      );
+      const USERS = `/v1/projects/${project}/databaseusers`;
+      const made = await t.request(USERS, {
+        method: 'POST',
+        json: { metadata: { name: 'app' }, spec: { database: 'main' } },
+      });
+      expect(made.status).toBe(201);
+      const settled = info.capabilities.users ? 'Ready' : 'Error';
+      const user = await waitFor(async () => {
+        const u = await json(t.request(`${USERS}/app`));
+        return u.status.phase === settled ? u : undefined;
+      }, `the DatabaseUser ${settled}`);
+      if (!info.capabilities.users) {
+        // An engine without users says so, instead of pretending.
+        expect(user.status.conditions).toContainEqual(
+          expect.objectContaining({ reason: 'UsersUnsupported' }),
+        );
+        return;
+      }
+      const login: SuiteCredentials = { ...(await json(t.request(`${USERS}/app/credentials`))), version: 0 };
+      expect(login.username).toBe('u_app');
+      await probe.put(login, '127.0.0.2', 'by-app', 'mine');
+      expect(await probe.get(creds, '127.0.0.2', 'by-app'), 'the owner sees what the user wrote').toBe(
+        'mine',
+      );
+      expect(await refused('127.0.0.3', login), 'the ACL holds for users too').toBe(true);
+
+      await patch('main', { spec: { stopped: true } });
+      await waitFor(
+        async () => ((await get('main')).status.phase === 'Stopped' ? true : undefined),
+        'stopped',
+      );
+      await patch('main', { spec: { stopped: false } });
+      await ready('main');
+      await waitFor(async () => ((await refused('127.0.0.2')) ? undefined : true), 'serving again');
+      expect(await refused('127.0.0.2', login), 'the user outlives a restart of the server').toBe(false);
+
+      expect((await t.request(`${USERS}/app`, { method: 'DELETE' })).status).toBe(202);
+      await waitFor(
+        async () => ((await t.request(`${USERS}/app`)).status === 404 ? true : undefined),
+        'the DatabaseUser gone',
+      );
+      expect(await refused('127.0.0.2', login), 'a deleted user cannot log in').toBe(true);
+      expect(await refused('127.0.0.2'), 'the owner still can').toBe(false);
+    });
+
     it('rotates the password: the new one works once applied, the old one no longer', async () => {
       const old = creds;
       const rotated = await json(t.request(`${DB}/main/credentials/rotate`, { method: 'POST' }));

@@ -16,7 +16,7 @@ export type Actor = keyof typeof ACME_MEMBERS | 'globex-owner' | 'operator' | 'a
 
 /**
  * Two customers on one Kumo: org acme (projects acme-web, acme-api) and org globex (project
- * globex-web), each with a database on target "parked" and a backup of it ("<database>-backup") (a target without an agent, so databases
+ * globex-web), each with a database on target "parked" and a backup and a DatabaseUser of it ("<database>-backup", "<database>-user") (a target without an agent, so databases
  * stay Pending and nothing is provisioned), a member of every role in acme, an owner of globex,
  * and a personal token for each.
  */
@@ -44,6 +44,11 @@ export async function createTenants(t: TestKumo) {
     // Stays Pending: no agent serves the parked target.
     await op(`/v1/projects/${project}/backups`, 'POST', {
       metadata: { name: `${name}-backup` },
+      spec: { database: name },
+    });
+    // Stays Pending too.
+    await op(`/v1/projects/${project}/databaseusers`, 'POST', {
+      metadata: { name: `${name}-user` },
       spec: { database: name },
     });
   }

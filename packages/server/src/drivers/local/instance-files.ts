@@ -62,6 +62,11 @@ export interface InstanceState {
   /** Set when Kumo started the process, cleared when Kumo stopped it: a dead process while set is a crash. */
   expectRunning: boolean;
   applied: { restart?: string; reload?: string; acl?: string; credentials?: number };
+  /**
+   * Logins besides the owner's that an engine keeps in its configuration (Redis: each user's ACL
+   * rule, with its password as a SHA-256 hash only), by user name.
+   */
+  logins?: Record<string, string>;
 }
 
 export async function readState(paths: InstancePaths): Promise<InstanceState | undefined> {

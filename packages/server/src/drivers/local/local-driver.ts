@@ -13,6 +13,7 @@ import {
   type Capacity,
   type DriverCapabilities,
   type BackupStream,
+  type DatabaseLogin,
   type DataFacts,
   DriverError,
   type InstanceSpec,
@@ -31,7 +32,7 @@ import {
   tailFile,
   writeState,
 } from './instance-files.js';
-import type { EngineContext, LocalEngine } from './local-engine.js';
+import type { EngineContext, LocalEngine, LocalUsers } from './local-engine.js';
 import { InstanceLocks } from './instance-locks.js';
 import { allocatePort } from './port-allocator.js';
 import { requireEngine } from '../../engines/registry.js';
@@ -255,6 +256,39 @@ export class LocalDriver implements RuntimeDriver {
   async dataFacts(spec: InstanceSpec): Promise<DataFacts> {
     const { ctx, engine } = await this.running(spec);
     return engine.dataFacts(ctx, spec);
+  }
+
+  async applyUser(spec: InstanceSpec, login: DatabaseLogin): Promise<void> {
+    const release = await this.locks.take(spec.uid);
+    try {
+      const { ctx, engine } = await this.running(spec);
+      await this.usersOf(engine, spec).apply(ctx, spec, login);
+    } finally {
+      release();
+    }
+  }
+
+  async probeUser(spec: InstanceSpec, login: DatabaseLogin): Promise<string | undefined> {
+    const { ctx, engine } = await this.running(spec);
+    return this.usersOf(engine, spec).probe(ctx, spec, login);
+  }
+
+  async dropUser(spec: InstanceSpec, username: string): Promise<void> {
+    const release = await this.locks.take(spec.uid);
+    try {
+      // No instance, no login on it.
+      if (!(await readState(instancePaths(this.options.root, spec.uid)))) return;
+      const { ctx, engine } = await this.running(spec);
+      await this.usersOf(engine, spec).drop(ctx, spec, username);
+    } finally {
+      release();
+    }
+  }
+
+  private usersOf(engine: LocalEngine, spec: InstanceSpec): LocalUsers {
+    if (!engine.users)
+      throw new DriverError('UsersUnsupported', `${spec.engine} has no database users on this target.`, true);
+    return engine.users;
   }
 
   /** The instance's context, when it exists and its server runs; else a DriverError saying which. */

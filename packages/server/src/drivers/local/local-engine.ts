@@ -1,4 +1,4 @@
-import type { BackupStream, DataFacts, InstanceSpec } from '../driver.js';
+import type { BackupStream, DatabaseLogin, DataFacts, InstanceSpec } from '../driver.js';
 import type { CrashPoints } from '../../faults/crash-points.js';
 import type { AsUser, InstancePaths, InstanceState } from './instance-files.js';
 
@@ -32,6 +32,19 @@ export interface ConfigFingerprints {
 export interface RenderedConfig {
   files: Array<{ path: string; content: string }>;
   fingerprints: ConfigFingerprints;
+}
+
+/**
+ * Logins besides the owner's (DatabaseUsers), for engines whose module declares capabilities.users.
+ * Called with the server running, under the instance's lock.
+ */
+export interface LocalUsers {
+  /** Creates the login or makes it match (password, access). Idempotent. */
+  apply(ctx: EngineContext, spec: InstanceSpec, login: DatabaseLogin): Promise<void>;
+  /** Connects as the login: undefined when that works, else what failed. */
+  probe(ctx: EngineContext, spec: InstanceSpec, login: DatabaseLogin): Promise<string | undefined>;
+  /** Drops the login and ends its sessions. Idempotent: a login that is not there is nothing to do. */
+  drop(ctx: EngineContext, spec: InstanceSpec, username: string): Promise<void>;
 }
 
 /**
@@ -72,6 +85,8 @@ export interface LocalEngine {
     replace: boolean,
   ): Promise<void>;
   dataFacts(ctx: EngineContext, spec: InstanceSpec): Promise<DataFacts>;
+  /** Logins besides the owner's; present exactly when the engine module declares capabilities.users. */
+  readonly users?: LocalUsers;
 }
 
 export function fingerprint(text: string): string {

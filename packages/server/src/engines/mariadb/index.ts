@@ -15,6 +15,7 @@ export const mariadbEngine: EngineModule = {
   capabilities: {
     backup: true,
     factsFromSnapshot: true,
+    users: true,
     durability:
       'every committed transaction in InnoDB tables, the default engine (redo log flushed at commit); MyISAM tables are not crash-safe',
   },

@@ -29,6 +29,7 @@ import {
   stopProcess,
 } from '../../drivers/local/acl-proxy.js';
 import { Memo, toolVersion } from '../../drivers/local/memo.js';
+import { MariadbUsers } from './users.js';
 import { isAlive, readPidFile, tailFile } from '../../drivers/local/instance-files.js';
 import {
   type EngineContext,
@@ -45,6 +46,7 @@ import {
  * an account with every right on its own database and no other; Kumo administers as kumo_admin.
  */
 export class MariadbLocal implements LocalEngine {
+  readonly users = new MariadbUsers();
   private readonly templates = new Memo<{ data: string; password: string }>();
 
   async provision(ctx: EngineContext): Promise<void> {

@@ -13,6 +13,7 @@ export const postgresEngine: EngineModule = {
   capabilities: {
     backup: true,
     factsFromSnapshot: true,
+    users: true,
     durability: 'every committed transaction (fsync on commit)',
   },
   client: {

@@ -19,6 +19,8 @@ import {
   fingerprint,
 } from '../../drivers/local/local-engine.js';
 
+import { PostgresUsers } from './users.js';
+
 const ADMIN = 'kumo_admin'; // cannot clash with a database name: DNS labels have no "_"
 
 /**
@@ -27,6 +29,7 @@ const ADMIN = 'kumo_admin'; // cannot clash with a database name: DNS labels hav
  */
 export class PostgresLocal implements LocalEngine {
   private readonly templates = new Memo<{ data: string; password: string }>();
+  readonly users = new PostgresUsers((ctx, database) => this.connectAdmin(ctx, database));
 
   async provision(ctx: EngineContext): Promise<void> {
     const template = await this.template(ctx);
@@ -65,7 +68,8 @@ export class PostgresLocal implements LocalEngine {
     const hba = [
       '# Written by Kumo from the ACL; changes here are overwritten.',
       `local all ${ADMIN} scram-sha-256`,
-      `local ${quoteHba(spec.name)} ${quoteHba(spec.credentials.username)} scram-sha-256`,
+      // Over the socket: its owner and its DatabaseUsers (the agent's probes), on its database only.
+      `local ${quoteHba(spec.name)} all scram-sha-256`,
       `host all ${ADMIN} all reject`,
       ...spec.acl.map((cidr) => `host all all ${cidr} scram-sha-256`),
       '',

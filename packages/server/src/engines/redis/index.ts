@@ -15,6 +15,7 @@ export const redisEngine: EngineModule = {
   capabilities: {
     backup: true,
     factsFromSnapshot: false,
+    users: true,
     durability:
       'a crash of the server, losing at most the last second of writes (append-only file, fsync every second; appendonly=false keeps only snapshots)',
   },

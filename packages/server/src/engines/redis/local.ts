@@ -6,6 +6,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Redis } from 'ioredis';
 import { REDIS_PARAMETERS } from './catalog.js';
+import { RedisUsers, loginLines } from './users.js';
 import { stderrOf } from '../../system/service-user.js';
 import { type BackupStream, type DataFacts, DriverError, type InstanceSpec } from '../../drivers/driver.js';
 import {
@@ -46,6 +47,10 @@ function withDefaults(parameters: Record<string, string | number | boolean>) {
 }
 
 export class RedisLocal implements LocalEngine {
+  readonly users = new RedisUsers(
+    (ctx, fn) => this.admin(ctx, fn),
+    (ctx, username, password) => this.client(ctx, username, password),
+  );
   async provision(ctx: EngineContext): Promise<void> {
     await ctx.as.ownedDir(ctx.paths.data);
     ctx.state.adminPassword = randomBytes(24).toString('base64url');
@@ -78,6 +83,7 @@ export class RedisLocal implements LocalEngine {
       'user default off',
       `user ${ADMIN} on #${sha256(ctx.state.adminPassword)} ~* &* +@all`,
       `user ${spec.credentials.username} on #${sha256(spec.credentials.password)} ~* &* +@all -@admin`,
+      ...loginLines(ctx),
     ];
     const acl = aclProxyConfig(ctx, join(p.run, 'redis.sock'), spec.acl);
     return {
