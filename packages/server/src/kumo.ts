@@ -1,3 +1,4 @@
+import { type Condition, isConditionTrue } from '@kumo/api';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import type { BudgetWatcher } from './metering/budget-watcher.js';
 import type { KumoRouter } from './http/router.js';
 import type { Logger } from './logger.js';
 import { EmbeddedPostgres, type PostgresConnection } from './store/embedded-postgres.js';
+import type { ResourceStore } from './store/resource-store.js';
 import { findPostgresBinaries } from './store/postgres-binaries.js';
 import { StoreSupervisor } from './store/store-supervisor.js';
 import { ensureServiceUser } from './system/service-user.js';
@@ -53,6 +55,7 @@ export class Kumo {
       const connection = await startStore(config, logger, cleanup);
       let adminToken: AdminToken | undefined;
       let local: AgentHost | undefined;
+      let store: ResourceStore | undefined;
       const stopping: { controlPlane?: ControlPlane } = {};
       // The agent stops first (its reconciles in flight still reach the store), then the control plane.
       cleanup.push(async () => void (await stopping.controlPlane?.stop()));
@@ -70,6 +73,7 @@ export class Kumo {
               ? parts.bus
               : await openBus(config, logger, { name: 'agent-local', durable: true, targets: ['local'] });
           if (bus !== parts.bus) cleanup.push(() => bus.close());
+          store = parts.store;
           local = await AgentHost.start(config, logger, {
             target: 'local',
             client: new StoreAgentClient(
@@ -88,6 +92,7 @@ export class Kumo {
         },
       });
       stopping.controlPlane = controlPlane;
+      await localTargetReady(store!, logger);
       if (config.store.mode === 'external' && config.bus.kind === 'in-process')
         logger.info(
           'external store with the in-process bus: another Kumo on the same store hears of changes made here only on its periodic resync; set KUMO_NATS_URL to run several (docs/distributed.md)',
@@ -166,4 +171,22 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** How long `kumo up` waits for its own target to be Ready before it says it is up anyway. */
+const LOCAL_TARGET_WAIT_MS = 30_000;
+
+/**
+ * Kumo is up when its own agent serves and the control plane has seen it: a database created the
+ * moment `kumo up` says so is placed, not refused for want of a connected agent. An agent that
+ * must wait (a lease a killed Kumo still holds) is said so in the log, and Kumo starts anyway.
+ */
+async function localTargetReady(store: ResourceStore, logger: Logger): Promise<void> {
+  const deadline = Date.now() + LOCAL_TARGET_WAIT_MS;
+  while (Date.now() < deadline) {
+    const target = await store.get({ kind: 'Target', project: '', name: 'local' });
+    if (isConditionTrue(target?.status.conditions as Condition[] | undefined, 'Ready')) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  logger.warn('the local target is not Ready yet: databases are placed once its agent serves it');
 }

@@ -131,9 +131,11 @@ export class DatabaseUserReconciler implements Reconciler {
       if (failed === undefined) await this.report(user, db, 'Ready', 'Applied', '');
       else await this.report(user, db, 'Pending', 'LoginFailed', failed);
     } catch (err) {
-      if (!(err instanceof DriverError)) throw err;
-      await this.report(user, db, err.terminal ? 'Error' : 'Pending', err.reason, err.message);
-      if (err.terminal) throw new TerminalError(err.reason, err.message);
+      // Whatever failed is said on the user (an engine's own error too), and tried again.
+      const terminal = err instanceof DriverError && err.terminal;
+      const reason = err instanceof DriverError ? err.reason : 'ApplyFailed';
+      await this.report(user, db, terminal ? 'Error' : 'Pending', reason, (err as Error).message);
+      if (terminal) throw new TerminalError(reason, (err as Error).message);
       throw err;
     }
     return { requeueAfterMs: OBSERVE_INTERVAL_MS };

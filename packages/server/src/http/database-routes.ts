@@ -27,7 +27,7 @@ export interface DatabaseRouteDeps {
 const params = z.object({ project: nameSchema, name: nameSchema });
 const base = '/v1/projects/{project}/databases/{name}';
 const problem = { content: { 'application/problem+json': { schema: problemSchema } } };
-const credentialsSchema = z
+export const credentialsSchema = z
   .object({
     username: z.string(),
     password: z.string(),

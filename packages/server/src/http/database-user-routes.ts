@@ -12,6 +12,7 @@ import { engineModule } from '../engines/registry.js';
 import type { ResourceService } from '../resources/resource-service.js';
 import type { CredentialStore } from '../secrets/credential-store.js';
 import { recordAudit } from '../store/audit-log.js';
+import { credentialsSchema as databaseCredentialsSchema } from './database-routes.js';
 import { type Queryable, withTransaction } from '../store/sql.js';
 import type { KumoRouter } from './router.js';
 import { validated } from './router.js';
@@ -35,15 +36,9 @@ export interface UserCredentials {
 
 const params = z.object({ project: nameSchema, name: nameSchema });
 const problem = { content: { 'application/problem+json': { schema: problemSchema } } };
-const credentialsSchema = z
-  .object({
-    username: z.string(),
-    password: z.string(),
-    database: z.string(),
-    host: z.string().nullable(),
-    port: z.number().int().nullable(),
-    uri: z.string().nullable().meta({ description: 'null until the database has an endpoint' }),
-  })
+// The same fields as a database's owner credentials, without the owner's rotation counter.
+const credentialsSchema = databaseCredentialsSchema
+  .omit({ version: true })
   .meta({ id: 'DatabaseUserCredentials' });
 
 /**
