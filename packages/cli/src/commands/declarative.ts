@@ -6,7 +6,7 @@ import { createTwoFilesPatch } from 'diff';
 import { parseAllDocuments, stringify } from 'yaml';
 import { ApiError } from '../core/client.js';
 import { CliError, EXIT } from '../core/exit-codes.js';
-import { NOUNS, collectionPath, itemPath, resolveKind } from '../core/kinds.js';
+import { collectionPath, itemPath, nounOf, resolveKind } from '../core/kinds.js';
 import { type Invocation, type Runtime, invocation } from '../core/runtime.js';
 import { waitFor } from '../core/wait.js';
 import { deleteResource } from './resources.js';
@@ -92,7 +92,7 @@ function desired(
 }
 
 function label(m: Manifest): string {
-  return `${NOUNS[m.def.kind]}/${m.name}`;
+  return `${nounOf(m.def.kind)}/${m.name}`;
 }
 
 /** Creates what is missing and updates what differs (with If-Match: no lost updates). Returns the lines printed. */

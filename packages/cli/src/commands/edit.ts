@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { parse, stringify } from 'yaml';
 import { ApiError } from '../core/client.js';
 import { CliError, EXIT } from '../core/exit-codes.js';
-import { NOUNS, collectionPath, itemPath, resolveKind } from '../core/kinds.js';
+import { collectionPath, itemPath, nounOf, resolveKind } from '../core/kinds.js';
 import { type Runtime, invocation } from '../core/runtime.js';
 import { waitFor } from '../core/wait.js';
 import { getResource } from './resources.js';
@@ -63,7 +63,7 @@ export function registerEditCommand(program: Command, runtime: Runtime): void {
         spec: current.spec,
       };
       const dir = await mkdtemp(join(tmpdir(), 'kumo-edit-'));
-      const file = join(dir, `${NOUNS[def.kind]}-${name}.yaml`);
+      const file = join(dir, `${nounOf(def.kind)}-${name}.yaml`);
       let keep = false;
       try {
         await writeFile(
@@ -107,13 +107,13 @@ export function registerEditCommand(program: Command, runtime: Runtime): void {
           keep = true;
           if (err instanceof ApiError && (err.status === 409 || err.status === 412))
             throw new CliError(
-              `${NOUNS[def.kind]}/${name} was changed by someone else while you edited it: nothing was applied. Your edit is kept in ${file}; run \`kumo edit ${kind} ${name}\` again (or \`kumo apply -f ${file}\` to apply it over the newer version).`,
+              `${nounOf(def.kind)}/${name} was changed by someone else while you edited it: nothing was applied. Your edit is kept in ${file}; run \`kumo edit ${kind} ${name}\` again (or \`kumo apply -f ${file}\` to apply it over the newer version).`,
               EXIT.conflict,
             );
           if (err instanceof CliError) err.message = `${err.message}\nYour edit is kept in ${file}.`;
           throw err;
         }
-        runtime.stdout.write(`${NOUNS[def.kind]}/${name} edited\n`);
+        runtime.stdout.write(`${nounOf(def.kind)}/${name} edited\n`);
         if (inv.wait)
           await waitFor(inv.client, collectionPath(def, inv.project), written, {
             timeoutMs: inv.timeoutMs,

@@ -1,7 +1,7 @@
 import { KINDS, type KindDefinition, type Resource } from '@kumo/api';
 import { type Command, Option } from 'commander';
 import { CliError, EXIT } from '../core/exit-codes.js';
-import { NOUNS, collectionPath, itemPath, nounOf, resolveKind } from '../core/kinds.js';
+import { collectionPath, itemPath, nounOf, resolveKind } from '../core/kinds.js';
 import { formatResources, table, writeOutput } from '../core/output.js';
 import { type Invocation, type Runtime, invocation } from '../core/runtime.js';
 import { waitFor } from '../core/wait.js';
@@ -110,8 +110,7 @@ export async function finish(
         progress: runtime.stderr,
       })
     : written;
-  if (inv.format === 'table')
-    runtime.stdout.write(`${NOUNS[def.kind] ?? def.kind.toLowerCase()}/${final.metadata.name} ${verb}\n`);
+  if (inv.format === 'table') runtime.stdout.write(`${nounOf(def.kind)}/${final.metadata.name} ${verb}\n`);
   else runtime.stdout.write(formatResources([final], inv.format, true));
 }
 
@@ -132,7 +131,7 @@ export async function deleteResource(
       gone: true,
     }).catch(gone(res));
   runtime.stdout.write(
-    `${NOUNS[def.kind]}/${name} ${inv.wait || !res.metadata.finalizers.length ? 'deleted' : 'deleting'}\n`,
+    `${nounOf(def.kind)}/${name} ${inv.wait || !res.metadata.finalizers.length ? 'deleted' : 'deleting'}\n`,
   );
 }
 
@@ -155,11 +154,11 @@ async function confirm(runtime: Runtime, def: KindDefinition, name: string): Pro
           : 'it';
   if (!runtime.stdin.isTTY) {
     throw new CliError(
-      `Deleting ${NOUNS[def.kind]}/${name} removes ${what}. Pass --yes to confirm (stdin is not a terminal).`,
+      `Deleting ${nounOf(def.kind)}/${name} removes ${what}. Pass --yes to confirm (stdin is not a terminal).`,
       EXIT.usage,
     );
   }
-  runtime.stderr.write(`Deleting ${NOUNS[def.kind]}/${name} removes ${what}. Type its name to confirm: `);
+  runtime.stderr.write(`Deleting ${nounOf(def.kind)}/${name} removes ${what}. Type its name to confirm: `);
   const answer = await new Promise<string>((resolve) => {
     runtime.stdin.once('data', (d: Buffer) => resolve(d.toString().trim()));
     runtime.stdin.resume();
@@ -221,7 +220,7 @@ export function registerResourceCommands(program: Command, runtime: Runtime): vo
     );
 
   for (const def of KINDS) {
-    const noun = NOUNS[def.kind]!;
+    const noun = nounOf(def.kind);
     const group = program.command(noun).description(`Manage ${def.plural}: ${def.description}`);
     group
       .command('list')

@@ -149,6 +149,13 @@ export class Broker {
     // Still being provisioned, it does not exist yet for the platform.
     if (!db || (db.metadata.generation === 1 && lastOperationOf(db).state !== 'succeeded'))
       throw new OsbError(404, 'No such service instance (or it is still being provisioned).');
+    // "being updated and therefore cannot be fetched at this time" (OSB 2.17, fetching an instance).
+    if (lastOperationOf(db).state === 'in progress')
+      throw new OsbError(
+        422,
+        'The instance is being updated; fetch it when that is done.',
+        'ConcurrencyError',
+      );
     const spec = db.spec as Record<string, unknown>;
     return {
       service_id: serviceIdOf(String(spec.engine)),
