@@ -1,9 +1,4 @@
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { open, readdir, rm, stat, statfs } from 'node:fs/promises';
-import { availableParallelism, totalmem } from 'node:os';
-import { dirname } from 'node:path';
-import { promisify } from 'node:util';
+import { open, readdir, rm, stat } from 'node:fs/promises';
 import type { EngineCatalog } from '../../engines/engine-catalog.js';
 import { type CrashPoints, NO_CRASH_POINTS } from '../../faults/crash-points.js';
 import type { Logger } from '../../logger.js';
@@ -33,11 +28,11 @@ import {
   writeState,
 } from './instance-files.js';
 import type { EngineContext, LocalEngine, LocalUsers } from './local-engine.js';
+import { hostCapacity, storageBytes as measureStorage, takenPorts } from './host-measures.js';
 import { InstanceLocks } from './instance-locks.js';
 import { allocatePort } from './port-allocator.js';
 import { requireEngine } from '../../engines/registry.js';
 
-const run = promisify(execFile);
 const WATCH_INTERVAL_MS = 500;
 
 export interface LocalDriverOptions {
@@ -98,7 +93,7 @@ export class LocalDriver implements RuntimeDriver {
     const running = isAlive(await engine.pid(ctx));
     const probeError = running ? await engine.probe(ctx, spec) : 'the server is not running';
     const wanted = this.fingerprints(ctx, spec);
-    const storageBytes = await this.storageBytes(paths);
+    const storageBytes = await measureStorage(paths.data, this.options.searchPath);
     return {
       exists: true,
       running,
@@ -426,7 +421,7 @@ export class LocalDriver implements RuntimeDriver {
       });
       const port = await allocatePort(
         this.options.portRange,
-        await this.takenPorts(),
+        await takenPorts(this.options.root),
         this.options.listenHost,
       );
       await this.as.ownedDir(paths.root, 0o711).catch((err) => {
@@ -451,25 +446,7 @@ export class LocalDriver implements RuntimeDriver {
   }
 
   async capacity(): Promise<Capacity> {
-    const [low, high] = this.options.portRange;
-    const taken = [...(await this.takenPorts())].filter((p) => p >= low && p <= high).length;
-    const disk = await statfs(this.options.root).catch(() => statfs(dirname(this.options.root)));
-    return {
-      cpus: availableParallelism(),
-      memoryBytes: totalmem(),
-      diskFreeBytes: Number(disk.bavail) * Number(disk.bsize),
-      freePorts: high - low + 1 - taken,
-      instances: (await this.instances()).length,
-    };
-  }
-
-  private async takenPorts(): Promise<Set<number>> {
-    const ports = new Set<number>();
-    for (const uid of await readdir(this.options.root).catch(() => [] as string[])) {
-      const state = await readState(instancePaths(this.options.root, uid)).catch(() => undefined);
-      if (state) ports.add(state.port);
-    }
-    return ports;
+    return hostCapacity(this.options.root, this.options.portRange, (await this.instances()).length);
   }
 
   private context(paths: InstancePaths, state: InstanceState): EngineContext {
@@ -491,22 +468,6 @@ export class LocalDriver implements RuntimeDriver {
 
   private engine(name: string): LocalEngine {
     return requireEngine(name).local;
-  }
-
-  /** Allocated bytes (not apparent size): what the disk really holds; undefined when du could not tell. */
-  private async storageBytes(paths: InstancePaths): Promise<number | undefined> {
-    if (!existsSync(paths.data)) return 0;
-    // du exits non-zero when a file vanishes under it (a server's temporary files come and go), and
-    // still prints the total of what it saw: that total counts. Only no total at all is unknown.
-    const du = run('du', ['-s', '--block-size=1', paths.data], {
-      env: { PATH: this.options.searchPath, LC_ALL: 'C' },
-    });
-    const stdout = await du.then(
-      (done) => done.stdout,
-      (err: { stdout?: string }) => err.stdout ?? '',
-    );
-    const bytes = Number.parseInt(stdout, 10);
-    return Number.isNaN(bytes) ? undefined : bytes;
   }
 
   private async watchProcesses(): Promise<void> {
